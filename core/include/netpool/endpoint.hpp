@@ -1,0 +1,65 @@
+// Where a pool connects to, and as whom.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace netpool {
+
+enum class tls_mode {
+    none,      ///< plain TCP
+    implicit,  ///< TLS from the first byte (SMTPS 465, IMAPS 993, echo over TLS)
+    starttls,  ///< plain first, upgraded by the adapter (SMTP STARTTLS, IMAP STARTTLS)
+};
+
+const char* to_string(tls_mode m) noexcept;
+
+/// TLS settings. Verification is on by default; turning it off is explicit.
+struct tls_options {
+    bool verify = true;        ///< verify the chain and the host name
+    std::string ca_file;       ///< PEM file of trusted CAs; empty = system default paths
+    std::string server_name;   ///< SNI and name to verify; empty = endpoint host
+};
+
+struct endpoint {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    tls_mode tls = tls_mode::none;
+    tls_options tls_opts;
+
+    /// "host:port" (plus "+tls"/"+starttls"); never contains credentials.
+    std::string to_string() const;
+};
+
+/// An identity. The secret is never printed; fingerprint() identifies it without revealing it.
+struct credentials {
+    std::string user;
+    std::string secret;
+
+    /// First 16 hex digits of SHA-256(user '\0' secret); empty when both are empty.
+    std::string fingerprint() const;
+};
+
+/// Pools are keyed by endpoint and identity, so a connection authenticated as one
+/// identity is never handed to a checkout for another.
+struct pool_key {
+    std::string host;
+    std::uint16_t port = 0;
+    tls_mode tls = tls_mode::none;
+    std::string user;
+    std::string credential_fingerprint;
+
+    static pool_key make(const endpoint& ep, const credentials& cred);
+    /// "user@host:port+tls#fp": safe to log (the fingerprint is a hash prefix).
+    std::string to_string() const;
+    auto operator<=>(const pool_key&) const = default;
+    bool operator==(const pool_key&) const = default;
+};
+
+}  // namespace netpool
+
+template <> struct std::hash<netpool::pool_key> {
+    std::size_t operator()(const netpool::pool_key& k) const noexcept;
+};

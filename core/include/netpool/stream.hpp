@@ -1,0 +1,61 @@
+// A TCP socket with an optional TLS layer on top: what an adapter reads and writes.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl.hpp>
+
+#include <optional>
+#include <system_error>
+#include <utility>
+
+namespace netpool {
+
+/// Byte stream of one pooled connection. Satisfies Asio's AsyncReadStream and
+/// AsyncWriteStream, so asio::async_read/async_write/async_read_until work on it.
+/// Thread safety: one holder at a time (the lease's), like any Asio socket.
+class stream {
+public:
+    using executor_type = asio::any_io_executor;
+    using tls_stream = asio::ssl::stream<asio::ip::tcp::socket&>;
+
+    explicit stream(executor_type ex) : socket_(std::move(ex)) {}
+    stream(const stream&) = delete;
+    stream& operator=(const stream&) = delete;
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    const asio::ip::tcp::socket& socket() const noexcept { return socket_; }
+
+    bool is_tls() const noexcept { return tls_.has_value(); }
+    /// The TLS layer; precondition: is_tls().
+    tls_stream& tls() noexcept { return *tls_; }
+    /// Puts a TLS layer over the connected socket (the handshake is the caller's, see
+    /// transport.hpp). Precondition: !is_tls().
+    tls_stream& emplace_tls(asio::ssl::context& ctx) { return tls_.emplace(socket_, ctx); }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& b, Token&& token) {
+        if (tls_) return tls_->async_read_some(b, std::forward<Token>(token));
+        return socket_.async_read_some(b, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& b, Token&& token) {
+        if (tls_) return tls_->async_write_some(b, std::forward<Token>(token));
+        return socket_.async_write_some(b, std::forward<Token>(token));
+    }
+
+    bool is_open() const noexcept { return socket_.is_open(); }
+    /// Closes the socket at once (no TLS close_notify) and drops the TLS layer.
+    void close() noexcept {
+        std::error_code ignored;
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        tls_.reset();
+    }
+
+private:
+    asio::ip::tcp::socket socket_;
+    std::optional<tls_stream> tls_;
+};
+
+}  // namespace netpool
