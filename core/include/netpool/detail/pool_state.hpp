@@ -1,0 +1,270 @@
+// The pool's decisions, without I/O: told what happened, it answers what to do next.
+//
+// One pool_state per pool. It owns the bookkeeping (nodes, idle list, waiter queue,
+// restart history, counters) and changes a node's status only through set_status(), which
+// keeps the per-status counts and the idle list in step. Time is always a parameter, so
+// tests drive it with a fake clock. Everything that needs I/O (start a worker, wake one,
+// hand a connection to a waiter, arm the maintenance timer) goes out through io_sink.
+//
+// Thread safety: none; the owner serialises every call (pool_impl holds its mutex).
+#pragma once
+
+#include <netpool/error.hpp>
+#include <netpool/events.hpp>
+#include <netpool/options.hpp>
+#include <netpool/stats.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace netpool::detail {
+
+using clock = std::chrono::steady_clock;
+using time_point = clock::time_point;
+inline constexpr time_point never = time_point::max();
+
+/// Where a node is. Each status has a count; only `idle` nodes are in the idle list.
+enum class node_status : std::uint8_t {
+    starting,    ///< spawned; its worker has not asked what to do yet
+    connecting,  ///< connect + TLS + protocol handshake in progress
+    backoff,     ///< waiting to retry after a failed connect
+    parked,      ///< endpoint down: waits for a probe or endpoint_up
+    idle,        ///< connected, free
+    leased,      ///< connected, held by a lease
+    checking,    ///< health check (on checkout or keepalive)
+    resetting,   ///< adapter reset before reuse
+    closing,     ///< polite close in progress
+};
+inline constexpr std::size_t node_status_count = 9;
+const char* to_string(node_status s) noexcept;
+
+/// What a worker should do next.
+enum class action_kind : std::uint8_t {
+    connect,       ///< connect, then report the result
+    wait,          ///< wait for a wake-up or `until`, then ask again
+    health_check,  ///< run the adapter's health check, then report the result
+    reset,         ///< run the adapter's reset, then report the result
+    close,         ///< polite close, then close the socket, then report
+    exit,          ///< the node is gone; the worker must end and not touch it again
+};
+const char* to_string(action_kind a) noexcept;
+
+struct action {
+    action_kind kind;
+    time_point until = never;  ///< for wait
+};
+
+/// What a woken worker has been asked to do.
+enum class node_cmd : std::uint8_t { none, connect, check, reset, close, exit };
+
+struct node_rec;
+
+/// A queued checkout, embedded in the I/O layer's waiter object.
+struct waiter_rec {
+    waiter_rec* prev = nullptr;
+    waiter_rec* next = nullptr;
+    time_point deadline = never;
+    time_point enqueued{};
+    bool queued = false;
+    void* owner = nullptr;  ///< the I/O layer's waiter
+};
+
+/// One connection slot.
+struct node_rec {
+    std::uint64_t id = 0;
+    node_status status = node_status::starting;
+    node_cmd pending = node_cmd::none;
+    bool overflow = false;         ///< created beyond `size`
+    bool exit_after_close = false; ///< closing for good (else reconnect after close)
+    bool overdue_reported = false;
+    bool has_permit = false;       ///< holds a permit of the registry's global cap
+    bool probe = false;            ///< the node probing a down endpoint
+    close_reason closing_reason = close_reason::broken;
+    std::uint32_t attempt = 0;     ///< consecutive failed connects (backoff exponent)
+    std::uint64_t uses = 0;
+    time_point retry_at{};
+    time_point connect_started{};
+    time_point expires_at = never;  ///< max_lifetime with jitter
+    time_point last_activity{};     ///< last checkin or successful check
+    time_point lease_start{};
+    node_rec* prev = nullptr;  ///< idle list links
+    node_rec* next = nullptr;
+    void* io = nullptr;  ///< the I/O layer's worker
+};
+
+/// The I/O side, called by pool_state with the owner's lock held. Implementations must
+/// not call back into pool_state and must not run user code inline (post it instead).
+class io_sink {
+public:
+    virtual ~io_sink() = default;
+    /// Start a worker for a new node; it will call next(n, {}, now) first.
+    virtual void spawn(node_rec& n) = 0;
+    /// Interrupt the worker's current wait so it asks next() again.
+    virtual void wake(node_rec& n) = 0;
+    /// Complete a queued checkout: with a leased node, or with an error (node null).
+    virtual void complete(waiter_rec& w, node_rec* n, std::error_code ec) = 0;
+    /// Arm the maintenance timer for `t` (replacing any earlier arming).
+    virtual void arm(time_point t) = 0;
+    /// Force the socket of a leased node closed (drain deadline passed).
+    virtual void abort_lease(node_rec& n) = 0;
+    /// The drain finished: every node is gone. `ec` is empty, or errc::operation_timeout
+    /// if leases had to be aborted at the deadline.
+    virtual void drained(std::error_code ec) = 0;
+};
+
+/// The registry's global cap on connections, shared across pools.
+class permit_source {
+public:
+    virtual ~permit_source() = default;
+    /// Take one permit for `requester`; false means "not now" (the source remembers the
+    /// requester and calls its on_permit_available later).
+    virtual bool try_acquire(void* requester, std::size_t open_now) = 0;
+    virtual void release(void* requester) = 0;
+};
+
+/// Result of checkout().
+struct checkout_outcome {
+    node_rec* node = nullptr;  ///< leased at once
+    std::error_code ec;        ///< failed at once
+    bool queued = false;       ///< waiting; io_sink::complete will finish it
+};
+
+class pool_state {
+public:
+    pool_state(pool_options opts, std::string name, io_sink& sink, std::uint64_t seed = 0x9e3779b97f4a7c15ull);
+    ~pool_state();
+    pool_state(const pool_state&) = delete;
+    pool_state& operator=(const pool_state&) = delete;
+
+    void set_event_hook(event_hook hook) { hook_ = std::move(hook); }
+    void set_permit_source(permit_source* p, void* requester) {
+        permits_ = p;
+        permit_requester_ = requester;
+    }
+    const pool_options& options() const noexcept { return opts_; }
+    const std::string& name() const noexcept { return name_; }
+
+    /// Spawns the base workers (unless opts.lazy).
+    void start(time_point now);
+
+    /// A checkout. `w` null means "try": lease only if a connection is free now.
+    /// Deadline is for the queued case.
+    checkout_outcome checkout(waiter_rec* w, time_point now, time_point deadline);
+    /// The fast path alone: a free connection leased now, or null (nothing counted as a
+    /// failure). May start a health check or retire an aged idle connection on the way.
+    node_rec* try_lease(time_point now);
+    /// Removes a queued waiter (cancelled by its caller); false if it was already completed.
+    bool cancel(waiter_rec& w, time_point now);
+    /// A lease ended. `discard`: the holder marked it broken. `reset`: run the adapter's
+    /// reset before reuse.
+    void checkin(node_rec& n, time_point now, bool discard, bool reset);
+
+    /// A worker reports the result of its last action (or {} after a wait) and gets the
+    /// next one. After `exit` the node has been freed.
+    action next(node_rec& n, std::error_code result, time_point now);
+    /// The worker's hook threw: counted and reported, then treated as `result`.
+    void note_adapter_exception(node_rec& n);
+
+    /// Expire waiters, retire idle nodes, start keepalives and probes, report overdue
+    /// leases. Arms the timer for the next due time.
+    void tick(time_point now);
+
+    /// Stop new leases; fail queued waiters; close idle nodes now and leased ones at
+    /// checkin; at `deadline` abort leases still out. io_sink::drained when all are gone.
+    void drain(time_point now, time_point deadline);
+    bool draining() const noexcept { return closing_; }
+
+    /// The registry granted a permit that was refused earlier: grow if still wanted.
+    void on_permit_available(time_point now);
+
+    pool_stats snapshot() const;
+    std::size_t count(node_status s) const noexcept { return counts_[static_cast<std::size_t>(s)]; }
+    std::size_t total() const noexcept { return total_; }
+    std::size_t waiters() const noexcept { return waiter_count_; }
+    bool endpoint_down() const noexcept { return down_; }
+    std::error_code last_failure() const noexcept { return last_cause_; }
+
+private:
+    enum class avail { leased, idled, closing };
+
+    void set_status(node_rec& n, node_status s);
+    void idle_push(node_rec& n);
+    void idle_remove(node_rec& n);
+    node_rec* idle_peek() const noexcept;
+    void waiter_push(waiter_rec& w);
+    void waiter_remove(waiter_rec& w);
+    waiter_rec* pop_live_waiter(time_point now);
+    void fail_all_waiters(std::error_code ec, checkout_result r, time_point now);
+
+    node_rec* spawn(time_point now);
+    void free_node(node_rec& n, time_point now);
+    void grow(time_point now);
+    void lease_to(node_rec& n, time_point now);
+    avail make_available(node_rec& n, time_point now);
+    void begin_close(node_rec& n, close_reason r);
+    void order(node_rec& n, node_cmd cmd, time_point now);
+    void command(node_rec& n, node_cmd cmd, time_point now);
+    void command_close(node_rec& n, close_reason r);
+    action take(node_rec& n, time_point now);
+    action connect_failed(node_rec& n, std::error_code ec, time_point now);
+    action after_close(node_rec& n, time_point now);
+    action resume_wait(node_rec& n, time_point now);
+    action finish(node_rec& n, time_point now);
+    void go_down(std::error_code cause, time_point now);
+    void go_up(time_point now);
+    void check_drained();
+    time_point idle_due(const node_rec& n) const;
+    void due(time_point t);
+    time_point compute_expiry(time_point opened);
+    double random01();
+    void emit(event_kind k, const node_rec* n, std::error_code ec = {}, close_reason r = close_reason::broken,
+              clock::duration elapsed = {});
+
+    pool_options opts_;
+    std::string name_;
+    io_sink& sink_;
+    event_hook hook_;
+    permit_source* permits_ = nullptr;
+    void* permit_requester_ = nullptr;
+    bool permit_refused_ = false;
+
+    std::vector<std::unique_ptr<node_rec>> nodes_;  // all live nodes
+    std::array<std::size_t, node_status_count> counts_{};
+    std::size_t total_ = 0;
+    node_rec* idle_head_ = nullptr;  // LIFO pops the head; FIFO pops the tail
+    node_rec* idle_tail_ = nullptr;
+    waiter_rec* wait_head_ = nullptr;
+    waiter_rec* wait_tail_ = nullptr;
+    std::size_t waiter_count_ = 0;
+    std::uint64_t next_id_ = 1;
+    std::uint64_t rng_;
+
+    // Supervision.
+    std::deque<time_point> failures_;  // within restart_period
+    std::error_code last_cause_;
+    bool down_ = false;
+    time_point down_since_{};
+    bool probing_ = false;
+
+    // Drain.
+    bool closing_ = false;
+    bool drained_sent_ = false;
+    bool aborted_ = false;
+    time_point drain_deadline_ = never;
+
+    time_point armed_ = never;
+
+    // Counters and histograms (the gauges are derived from counts_).
+    std::array<std::uint64_t, checkout_result_count> checkouts_{};
+    std::array<std::uint64_t, close_reason_count> closes_{};
+    std::uint64_t connects_ok_ = 0, connects_failed_ = 0, checks_failed_ = 0, overdue_ = 0, adapter_exceptions_ = 0;
+    histogram checkout_wait_, connect_time_, lease_time_;
+};
+
+}  // namespace netpool::detail

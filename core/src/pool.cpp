@@ -1,0 +1,365 @@
+// The pool's I/O side: each worker is a short coroutine that asks pool_state what to do
+// and does it, every step bounded by a timeout.
+#include <netpool/pool.hpp>
+#include <netpool/transport.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/experimental/as_tuple.hpp>
+
+#include <sys/socket.h>
+
+#include <future>
+#include <stdexcept>
+
+namespace netpool {
+
+/// The pool's access to a connection's private bookkeeping.
+class detail_access {
+public:
+    static void on_lease(connection& c, std::uint64_t uses) noexcept {
+        c.uses_ = uses;
+        c.reset_requested_ = false;
+    }
+    static void new_session(connection& c) noexcept {
+        c.uses_ = 0;
+        c.reset_requested_ = false;
+        c.state_.reset();
+    }
+};
+
+namespace detail {
+
+namespace {
+time_point now() noexcept { return clock::now(); }
+}  // namespace
+
+struct worker : std::enable_shared_from_this<worker> {
+    worker(const endpoint& ep, asio::ssl::context* tls, node_rec& n, asio::strand<asio::any_io_executor> s)
+        : strand(s), node(&n), conn(s, ep, tls, n.id), timer(s) {}
+    asio::strand<asio::any_io_executor> strand;  // this worker's socket and timer live here
+    node_rec* node;
+    connection conn;
+    asio::steady_timer timer;
+};
+
+void lease_checkin(pool_impl& p, worker& w, bool discard, bool skip_reset) noexcept {
+    p.checkin(w, discard, skip_reset);
+}
+
+namespace {
+
+enum class hook { handshake, health_check, reset, close };
+
+/// Runs one adapter hook under its timeout. An exception thrown by the adapter is
+/// contained here: it becomes errc::adapter_exception and the worker is replaced.
+asio::awaitable<std::error_code> run_hook(any_adapter& a, connection& c, hook h, std::chrono::milliseconds timeout,
+                                          bool& threw) {
+    threw = false;
+    try {
+        switch (h) {
+        case hook::handshake: co_return co_await with_timeout(a.handshake(c), timeout, errc::handshake_timeout);
+        case hook::health_check:
+            co_return co_await with_timeout(a.health_check(c), timeout, errc::health_check_failed);
+        case hook::reset: co_return co_await with_timeout(a.reset(c), timeout, errc::operation_timeout);
+        case hook::close: {
+            auto wrapped = [](any_adapter& ad, connection& cn) -> asio::awaitable<std::error_code> {
+                co_await ad.close(cn);
+                co_return std::error_code{};
+            };
+            co_return co_await with_timeout(wrapped(a, c), timeout, errc::operation_timeout);
+        }
+        }
+    } catch (...) {
+        threw = true;
+    }
+    co_return errc::adapter_exception;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+pool_impl::pool_impl(asio::any_io_executor ex, endpoint ep, any_adapter adapter, pool_options opts, std::string name)
+    : ex_(ex),
+      strand_(asio::make_strand(ex)),
+      endpoint_(std::move(ep)),
+      adapter_(std::move(adapter)),
+      state_(std::move(opts), name.empty() ? endpoint_.to_string() : std::move(name), *this),
+      timer_(strand_) {
+    if (!adapter_) throw std::invalid_argument("adapter: no protocol adapter given");
+    if (endpoint_.host.empty()) throw config_error("endpoint.host", "must not be empty");
+    if (endpoint_.port == 0) throw config_error("endpoint.port", "must be 1..65535");
+    if (endpoint_.tls != tls_mode::none) tls_ctx_ = make_client_tls_context(endpoint_.tls_opts);
+}
+
+pool_impl::~pool_impl() = default;
+
+void pool_impl::start() {
+    std::lock_guard lk(mu_);
+    state_.start(now());
+}
+
+void pool_impl::spawn(node_rec& n) {
+    auto w = std::make_shared<worker>(endpoint_, tls_ctx_.get(), n, asio::make_strand(ex_));
+    n.io = w.get();
+    // Posted, not started inline: we hold the pool lock and the worker's first step takes it.
+    asio::post(w->strand, [self = shared_from_this(), w]() mutable {
+        auto s = w->strand;
+        asio::co_spawn(s, run_worker(std::move(self), std::move(w)), asio::detached);
+    });
+}
+
+void pool_impl::wake(node_rec& n) {
+    auto w = static_cast<worker*>(n.io)->shared_from_this();
+    asio::post(w->strand, [w] { w->timer.cancel(); });
+}
+
+void pool_impl::complete(waiter_rec& rec, node_rec* n, std::error_code ec) {
+    auto* w = static_cast<waiter_base*>(rec.owner);
+    w->result_node = n;
+    w->result_ec = ec;
+    if (w->ref) w->ref->w = nullptr;
+    w->post_completion();
+}
+
+void pool_impl::arm(time_point t) {
+    timer_.expires_at(t);
+    timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+        if (ec == asio::error::operation_aborted) return;
+        if (auto self = weak.lock()) self->on_timer(ec);
+    });
+}
+
+void pool_impl::on_timer(std::error_code) {
+    std::lock_guard lk(mu_);
+    state_.tick(now());
+}
+
+void pool_impl::abort_lease(node_rec& n) {
+    // The holder may be using the socket on another thread: shut the descriptor down
+    // (safe to do concurrently) so its operations fail, and close it at checkin.
+    auto* w = static_cast<worker*>(n.io);
+    ::shutdown(w->conn.io().socket().native_handle(), SHUT_RDWR);
+}
+
+void pool_impl::drained(std::error_code ec) {
+    drained_ = true;
+    drained_ec_ = ec;
+    for (auto& d : drains_) d->post_completion(ec);
+    drains_.clear();
+    timer_.cancel();
+}
+
+void pool_impl::add_drain(std::unique_ptr<drain_base> d, std::chrono::milliseconds deadline) {
+    std::lock_guard lk(mu_);
+    if (drained_) return d->post_completion(drained_ec_);
+    drains_.push_back(std::move(d));
+    const auto t = now();
+    state_.drain(t, t + deadline);
+}
+
+void pool_impl::close_now() {
+    std::lock_guard lk(mu_);
+    const auto t = now();
+    state_.drain(t, t);
+}
+
+void pool_impl::enqueue(std::unique_ptr<waiter_base> w, std::chrono::milliseconds timeout) {
+    std::lock_guard lk(mu_);
+    const auto t = now();
+    const auto o = state_.checkout(&w->rec, t, t + timeout);
+    if (o.queued) {
+        if (w->ref) w->ref->w = w.get();
+        w.release();  // owned by the queue until completed
+        return;
+    }
+    w->result_node = o.node;
+    w->result_ec = o.ec;
+    w.release()->post_completion();
+}
+
+void pool_impl::cancel_waiter(waiter_ref& ref) {
+    std::lock_guard lk(mu_);
+    if (!ref.w || !state_.cancel(ref.w->rec, now())) return;
+    waiter_base* w = std::exchange(ref.w, nullptr);
+    w->result_ec = errc::cancelled;
+    w->post_completion();
+}
+
+netpool::lease pool_impl::try_now(std::error_code& ec, bool count_failure) {
+    node_rec* n = nullptr;
+    {
+        std::lock_guard lk(mu_);
+        if (count_failure) {
+            const auto o = state_.checkout(nullptr, now(), never);
+            n = o.node;
+            ec = o.ec;
+        } else {
+            n = state_.try_lease(now());
+            ec.clear();
+        }
+    }
+    return n ? make_lease(*n) : netpool::lease{};
+}
+
+netpool::lease pool_impl::make_lease(node_rec& n) {
+    // The node is leased to us: nobody else touches it or its connection until checkin.
+    auto* w = static_cast<worker*>(n.io);
+    detail_access::on_lease(w->conn, n.uses);
+    return netpool::lease(this, w, &w->conn);
+}
+
+void pool_impl::checkin(worker& w, bool discard, bool skip_reset) noexcept {
+    bool reset = false;
+    if (!discard && !skip_reset) {
+        try {
+            reset = adapter_.needs_reset(w.conn);
+        } catch (...) {
+            discard = true;  // the adapter cannot tell: do not reuse blindly
+        }
+    }
+    std::lock_guard lk(mu_);
+    state_.checkin(*w.node, now(), discard, reset);
+}
+
+pool_stats pool_impl::stats() const {
+    pool_stats s;
+    {
+        std::lock_guard lk(mu_);
+        s = state_.snapshot();
+    }
+    s.endpoint = endpoint_.to_string();
+    s.protocol = std::string(adapter_.name());
+    return s;
+}
+
+void pool_impl::set_event_hook(event_hook h) {
+    std::lock_guard lk(mu_);
+    state_.set_event_hook(std::move(h));
+}
+
+std::error_code pool_impl::last_failure() const {
+    std::lock_guard lk(mu_);
+    return state_.last_failure();
+}
+
+void pool_impl::permit_available() {
+    std::lock_guard lk(mu_);
+    state_.on_permit_available(now());
+}
+
+void pool_impl::set_permit_source(permit_source* p, void* requester) {
+    std::lock_guard lk(mu_);
+    state_.set_permit_source(p, requester);
+}
+
+// ---------------------------------------------------------------------------------------
+// The worker: ask, act, report.
+
+asio::awaitable<void> pool_impl::run_worker(std::shared_ptr<pool_impl> p, std::shared_ptr<worker> w) {
+    const pool_options& o = p->options();
+    std::error_code result;
+    for (;;) {
+        action act;
+        {
+            std::lock_guard lk(p->mu_);
+            act = p->state_.next(*w->node, result, now());
+        }
+        result.clear();
+        bool threw = false;
+        switch (act.kind) {
+        case action_kind::exit:
+            co_return;  // the node is gone; w->node dangles from here
+        case action_kind::wait: {
+            w->timer.expires_at(act.until);
+            auto [ec] = co_await w->timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+            (void)ec;  // cancelled = woken; expired = time is up; either way ask again
+            break;
+        }
+        case action_kind::connect: {
+            w->conn.io().close();
+            detail_access::new_session(w->conn);
+            try {
+                result = co_await connect_transport(w->conn, o.connect_timeout, o.handshake_timeout);
+            } catch (...) {
+                result = errc::adapter_exception;  // not the adapter's, but contained all the same
+            }
+            if (!result) result = co_await run_hook(p->adapter_, w->conn, hook::handshake, o.handshake_timeout, threw);
+            if (result) w->conn.io().close();
+            break;
+        }
+        case action_kind::health_check:
+            result = co_await run_hook(p->adapter_, w->conn, hook::health_check, o.health_check_timeout, threw);
+            break;
+        case action_kind::reset:
+            result = co_await run_hook(p->adapter_, w->conn, hook::reset, o.reset_timeout, threw);
+            break;
+        case action_kind::close:
+            if (w->conn.io().is_open()) {
+                std::error_code ignored = co_await run_hook(p->adapter_, w->conn, hook::close, o.close_timeout, threw);
+                (void)ignored;
+            }
+            w->conn.io().close();
+            detail_access::new_session(w->conn);
+            break;
+        }
+        if (threw) {
+            std::lock_guard lk(p->mu_);
+            p->state_.note_adapter_exception(*w->node);
+        }
+    }
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+
+pool::pool(asio::any_io_executor ex, endpoint ep, any_adapter adapter, pool_options options, std::string name)
+    : impl_(std::make_shared<detail::pool_impl>(std::move(ex), std::move(ep), std::move(adapter), std::move(options),
+                                                std::move(name))) {
+    impl_->start();
+}
+
+pool::~pool() {
+    if (impl_) impl_->close_now();
+}
+
+asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::milliseconds timeout) {
+    auto impl = impl_;  // this pool object may be moved while we wait
+    std::error_code ec;
+    if (lease l = impl->try_now(ec, false)) co_return std::pair{ec, std::move(l)};
+    auto token = asio::experimental::as_tuple(asio::use_awaitable);
+    auto [e, l] = co_await asio::async_initiate<decltype(token), void(std::error_code, lease)>(
+        [](auto handler, std::shared_ptr<detail::pool_impl> p, std::chrono::milliseconds t) {
+            detail::pool_impl::start_checkout(std::move(p), std::move(handler), t);
+        },
+        token, impl, timeout);
+    co_return std::pair{e, std::move(l)};
+}
+
+lease pool::try_checkout(std::error_code& ec) { return impl_->try_now(ec, true); }
+
+lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code& ec) {
+    if (auto* ioc = impl_->executor().target<asio::io_context::executor_type>(); ioc && ioc->running_in_this_thread())
+        throw std::logic_error("netpool::pool::checkout_blocking called from a thread running the pool's io_context: "
+                               "it would wait for itself; use async_checkout there");
+    if (lease l = impl_->try_now(ec, false)) return l;
+    std::promise<std::pair<std::error_code, lease>> done;
+    auto result = done.get_future();
+    async_checkout(timeout, [&done](std::error_code e, lease l) { done.set_value({e, std::move(l)}); });
+    auto [e, l] = result.get();
+    ec = e;
+    return std::move(l);
+}
+
+void pool::close() { impl_->close_now(); }
+pool_stats pool::stats() const { return impl_->stats(); }
+void pool::set_event_hook(event_hook hook) { impl_->set_event_hook(std::move(hook)); }
+const std::string& pool::name() const noexcept { return impl_->name(); }
+const endpoint& pool::remote() const noexcept { return impl_->remote(); }
+std::error_code pool::last_failure() const { return impl_->last_failure(); }
+asio::any_io_executor pool::get_executor() const noexcept { return impl_->executor(); }
+
+}  // namespace netpool

@@ -1,0 +1,709 @@
+// The pool's decisions. No I/O here: see pool_state.hpp.
+#include <netpool/detail/pool_state.hpp>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+namespace netpool::detail {
+
+namespace {
+constexpr std::size_t idx(node_status s) noexcept { return static_cast<std::size_t>(s); }
+constexpr std::size_t idx(checkout_result r) noexcept { return static_cast<std::size_t>(r); }
+constexpr std::size_t idx(close_reason r) noexcept { return static_cast<std::size_t>(r); }
+}  // namespace
+
+const char* to_string(node_status s) noexcept {
+    switch (s) {
+    case node_status::starting: return "starting";
+    case node_status::connecting: return "connecting";
+    case node_status::backoff: return "backoff";
+    case node_status::parked: return "parked";
+    case node_status::idle: return "idle";
+    case node_status::leased: return "leased";
+    case node_status::checking: return "checking";
+    case node_status::resetting: return "resetting";
+    case node_status::closing: return "closing";
+    }
+    return "?";
+}
+
+const char* to_string(action_kind a) noexcept {
+    switch (a) {
+    case action_kind::connect: return "connect";
+    case action_kind::wait: return "wait";
+    case action_kind::health_check: return "health_check";
+    case action_kind::reset: return "reset";
+    case action_kind::close: return "close";
+    case action_kind::exit: return "exit";
+    }
+    return "?";
+}
+
+pool_state::pool_state(pool_options opts, std::string name, io_sink& sink, std::uint64_t seed)
+    : opts_(std::move(opts)), name_(std::move(name)), sink_(sink), rng_(seed ? seed : 1) {
+    opts_.validate();
+}
+
+pool_state::~pool_state() = default;
+
+// ---------------------------------------------------------------------------------------
+// Bookkeeping: the only place a node's status changes, keeping counts and idle list in step.
+
+void pool_state::set_status(node_rec& n, node_status s) {
+    if (n.status == node_status::idle) idle_remove(n);
+    --counts_[idx(n.status)];
+    ++counts_[idx(s)];
+    n.status = s;
+    if (s == node_status::idle) idle_push(n);
+}
+
+void pool_state::idle_push(node_rec& n) {
+    // Always at the head: LIFO takes the head (hottest), FIFO the tail (coldest).
+    n.prev = nullptr;
+    n.next = idle_head_;
+    if (idle_head_) idle_head_->prev = &n;
+    idle_head_ = &n;
+    if (!idle_tail_) idle_tail_ = &n;
+}
+
+void pool_state::idle_remove(node_rec& n) {
+    if (n.prev) n.prev->next = n.next; else idle_head_ = n.next;
+    if (n.next) n.next->prev = n.prev; else idle_tail_ = n.prev;
+    n.prev = n.next = nullptr;
+}
+
+node_rec* pool_state::idle_peek() const noexcept {
+    return opts_.order == idle_order::lifo ? idle_head_ : idle_tail_;
+}
+
+void pool_state::waiter_push(waiter_rec& w) {
+    w.next = nullptr;
+    w.prev = wait_tail_;
+    if (wait_tail_) wait_tail_->next = &w; else wait_head_ = &w;
+    wait_tail_ = &w;
+    w.queued = true;
+    ++waiter_count_;
+}
+
+void pool_state::waiter_remove(waiter_rec& w) {
+    if (w.prev) w.prev->next = w.next; else wait_head_ = w.next;
+    if (w.next) w.next->prev = w.prev; else wait_tail_ = w.prev;
+    w.prev = w.next = nullptr;
+    w.queued = false;
+    --waiter_count_;
+}
+
+waiter_rec* pool_state::pop_live_waiter(time_point now) {
+    // Direct handoff goes to the oldest waiter still wanting a connection; one whose
+    // deadline passed is failed here even if its timer has not fired yet.
+    while (wait_head_) {
+        waiter_rec* w = wait_head_;
+        waiter_remove(*w);
+        if (w->deadline <= now) {
+            ++checkouts_[idx(checkout_result::timeout)];
+            emit(event_kind::waiter_timeout, nullptr, errc::checkout_timeout, close_reason::broken, now - w->enqueued);
+            sink_.complete(*w, nullptr, errc::checkout_timeout);
+            continue;
+        }
+        return w;
+    }
+    return nullptr;
+}
+
+void pool_state::fail_all_waiters(std::error_code ec, checkout_result r, time_point /*now*/) {
+    while (wait_head_) {
+        waiter_rec* w = wait_head_;
+        waiter_remove(*w);
+        ++checkouts_[idx(r)];
+        sink_.complete(*w, nullptr, ec);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes.
+
+node_rec* pool_state::spawn(time_point /*now*/) {
+    auto owned = std::make_unique<node_rec>();
+    node_rec& n = *owned;
+    n.id = next_id_++;
+    n.overflow = total_ >= opts_.size;
+    n.status = node_status::starting;
+    ++counts_[idx(node_status::starting)];
+    ++total_;
+    nodes_.push_back(std::move(owned));
+    sink_.spawn(n);
+    return &n;
+}
+
+void pool_state::free_node(node_rec& n, time_point now) {
+    if (n.status == node_status::idle) idle_remove(n);
+    --counts_[idx(n.status)];
+    --total_;
+    if (n.probe) probing_ = false;
+    const bool had_permit = n.has_permit;
+    auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == &n; });
+    assert(it != nodes_.end());
+    std::swap(*it, nodes_.back());
+    nodes_.pop_back();  // n is gone from here on
+    if (had_permit && permits_) permits_->release(permit_requester_);
+    if (!closing_) grow(now);
+    check_drained();
+}
+
+void pool_state::grow(time_point now) {
+    if (down_ || closing_) return;
+    // Connections on their way to becoming free count as supply, so a burst of waiters
+    // does not spawn more workers than it needs.
+    std::size_t supply = counts_[idx(node_status::starting)] + counts_[idx(node_status::connecting)] +
+                         counts_[idx(node_status::backoff)] + counts_[idx(node_status::checking)] +
+                         counts_[idx(node_status::resetting)];
+    const std::size_t cap = opts_.size + opts_.max_overflow;
+    while (waiter_count_ > supply && total_ < cap) {
+        if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
+            permit_refused_ = true;
+            return;
+        }
+        node_rec* n = spawn(now);
+        n->has_permit = permits_ != nullptr;
+        ++supply;
+    }
+}
+
+void pool_state::on_permit_available(time_point now) {
+    permit_refused_ = false;
+    if (total_ < opts_.size && !opts_.lazy && !closing_) {
+        // Base workers refused at start take their permits first.
+        while (total_ < opts_.size) {
+            if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
+                permit_refused_ = true;
+                return;
+            }
+            spawn(now)->has_permit = permits_ != nullptr;
+        }
+    }
+    grow(now);
+}
+
+void pool_state::start(time_point now) {
+    if (opts_.lazy) return;
+    while (total_ < opts_.size) {
+        if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
+            permit_refused_ = true;
+            return;
+        }
+        spawn(now)->has_permit = permits_ != nullptr;
+    }
+}
+
+time_point pool_state::compute_expiry(time_point opened) {
+    if (opts_.max_lifetime.count() == 0) return never;
+    // Jitter spreads the retirements of connections opened together.
+    const auto life = std::chrono::duration_cast<clock::duration>(opts_.max_lifetime);
+    const auto cut = std::chrono::duration_cast<clock::duration>(life * (opts_.lifetime_jitter * random01()));
+    return opened + life - cut;
+}
+
+double pool_state::random01() {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return static_cast<double>((rng_ * 2685821657736338717ull) >> 11) * 0x1.0p-53;
+}
+
+void pool_state::emit(event_kind k, const node_rec* n, std::error_code ec, close_reason r, clock::duration elapsed) {
+    if (!hook_) return;
+    event e{k, name_, n ? n->id : 0, ec, r, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed)};
+    hook_(e);
+}
+
+void pool_state::due(time_point t) {
+    if (t < armed_) {
+        armed_ = t;
+        sink_.arm(t);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands to workers. order() decides (the status changes now, so counts and the idle
+// list are right at once); command() also wakes the worker when it is waiting.
+
+void pool_state::order(node_rec& n, node_cmd cmd, time_point now) {
+    switch (cmd) {
+    case node_cmd::connect:
+        set_status(n, node_status::connecting);
+        n.connect_started = now;
+        break;
+    case node_cmd::check: set_status(n, node_status::checking); break;
+    case node_cmd::reset: set_status(n, node_status::resetting); break;
+    case node_cmd::close: set_status(n, node_status::closing); break;
+    case node_cmd::exit:
+    case node_cmd::none: break;
+    }
+    n.pending = cmd;
+}
+
+void pool_state::command(node_rec& n, node_cmd cmd, time_point now) {
+    order(n, cmd, now);
+    sink_.wake(n);
+}
+
+void pool_state::begin_close(node_rec& n, close_reason r) {
+    n.closing_reason = r;
+    n.exit_after_close = closing_ || r == close_reason::overflow || r == close_reason::idle ||
+                         r == close_reason::drain;
+    set_status(n, node_status::closing);
+    n.pending = node_cmd::close;
+}
+
+void pool_state::command_close(node_rec& n, close_reason r) {
+    begin_close(n, r);
+    sink_.wake(n);
+}
+
+action pool_state::take(node_rec& n, time_point now) {
+    const node_cmd cmd = n.pending;
+    n.pending = node_cmd::none;
+    switch (cmd) {
+    case node_cmd::connect: return {action_kind::connect};
+    case node_cmd::check: return {action_kind::health_check};
+    case node_cmd::reset: return {action_kind::reset};
+    case node_cmd::close: return {action_kind::close};
+    case node_cmd::exit: free_node(n, now); return {action_kind::exit};
+    case node_cmd::none: break;
+    }
+    return resume_wait(n, now);
+}
+
+action pool_state::finish(node_rec& n, time_point now) {
+    return n.pending != node_cmd::none ? take(n, now) : resume_wait(n, now);
+}
+
+action pool_state::resume_wait(node_rec& n, time_point now) {
+    switch (n.status) {
+    case node_status::backoff:
+        if (now < n.retry_at) return {action_kind::wait, n.retry_at};
+        if (closing_) { free_node(n, now); return {action_kind::exit}; }
+        if (down_) { set_status(n, node_status::parked); return {action_kind::wait}; }
+        order(n, node_cmd::connect, now);
+        return take(n, now);
+    case node_status::starting:
+        if (closing_) { free_node(n, now); return {action_kind::exit}; }
+        if (down_ && !n.probe) { set_status(n, node_status::parked); return {action_kind::wait}; }
+        order(n, node_cmd::connect, now);
+        return take(n, now);
+    default:
+        return {action_kind::wait};
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Worker protocol.
+
+action pool_state::next(node_rec& n, std::error_code result, time_point now) {
+    if (n.pending != node_cmd::none) return take(n, now);  // woken with a command
+    switch (n.status) {
+    case node_status::connecting: {
+        if (result) return connect_failed(n, result, now);
+        ++connects_ok_;
+        connect_time_.record(now - n.connect_started);
+        n.attempt = 0;
+        n.uses = 0;
+        n.overdue_reported = false;
+        n.expires_at = compute_expiry(now);
+        emit(event_kind::created, &n, {}, close_reason::broken, now - n.connect_started);
+        if (n.probe || down_) go_up(now);
+        n.probe = false;
+        make_available(n, now);
+        return finish(n, now);
+    }
+    case node_status::checking:
+        if (result) {
+            ++checks_failed_;
+            begin_close(n, close_reason::health);
+            return take(n, now);
+        }
+        n.last_activity = now;
+        make_available(n, now);
+        return finish(n, now);
+    case node_status::resetting:
+        if (result) {
+            begin_close(n, close_reason::broken);
+            return take(n, now);
+        }
+        make_available(n, now);
+        return finish(n, now);
+    case node_status::closing:
+        ++closes_[idx(n.closing_reason)];
+        emit(event_kind::closed, &n, result, n.closing_reason);
+        return after_close(n, now);
+    default:
+        return resume_wait(n, now);  // a wake with nothing to do, or a timer
+    }
+}
+
+void pool_state::note_adapter_exception(node_rec& n) {
+    ++adapter_exceptions_;
+    emit(event_kind::adapter_exception, &n, errc::adapter_exception);
+}
+
+action pool_state::after_close(node_rec& n, time_point now) {
+    // A replaced base worker reconnects at once: the old connection broke or aged, the
+    // endpoint did not fail. Overflow workers come back only if someone waits.
+    if (closing_ || n.exit_after_close || (n.overflow && waiter_count_ == 0) ||
+        total_ > opts_.size + opts_.max_overflow) {
+        free_node(n, now);
+        return {action_kind::exit};
+    }
+    if (down_) {
+        set_status(n, node_status::parked);
+        return {action_kind::wait};
+    }
+    order(n, node_cmd::connect, now);
+    return take(n, now);
+}
+
+action pool_state::connect_failed(node_rec& n, std::error_code ec, time_point now) {
+    ++connects_failed_;
+    last_cause_ = ec;
+    connect_time_.record(now - n.connect_started);
+    emit(event_kind::connect_failed, &n, ec, close_reason::broken, now - n.connect_started);
+    if (closing_) {
+        free_node(n, now);
+        return {action_kind::exit};
+    }
+    if (n.probe) {
+        // The probe failed: stay down, try again after another cool-down.
+        n.probe = false;
+        probing_ = false;
+        down_since_ = now;
+        due(now + opts_.down_cooldown);
+        if (n.overflow) { free_node(n, now); return {action_kind::exit}; }
+        set_status(n, node_status::parked);
+        return {action_kind::wait};
+    }
+    failures_.push_back(now);
+    while (!failures_.empty() && failures_.front() <= now - opts_.restart_period) failures_.pop_front();
+    if (!down_ && failures_.size() > opts_.max_restarts) go_down(ec, now);
+    if (down_) {
+        if (n.overflow) { free_node(n, now); return {action_kind::exit}; }
+        set_status(n, node_status::parked);
+        return {action_kind::wait};
+    }
+    if (n.overflow && waiter_count_ == 0) {
+        free_node(n, now);
+        return {action_kind::exit};
+    }
+    // Exponential backoff with jitter, so workers that failed together do not retry together.
+    const double base = static_cast<double>(opts_.backoff_initial.count()) * std::ldexp(1.0, static_cast<int>(std::min<std::uint32_t>(n.attempt, 30)));
+    const double capped = std::min(base, static_cast<double>(opts_.backoff_max.count()));
+    const double ms = capped * (1.0 - opts_.backoff_jitter * random01());
+    ++n.attempt;
+    n.retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double, std::milli>(ms));
+    set_status(n, node_status::backoff);
+    return {action_kind::wait, n.retry_at};
+}
+
+void pool_state::go_down(std::error_code cause, time_point now) {
+    down_ = true;
+    down_since_ = now;
+    probing_ = false;
+    emit(event_kind::endpoint_down, nullptr, cause);
+    fail_all_waiters(errc(endpoint_down_for(cause)), checkout_result::endpoint_down, now);
+    due(now + opts_.down_cooldown);
+}
+
+void pool_state::go_up(time_point now) {
+    down_ = false;
+    probing_ = false;
+    failures_.clear();
+    emit(event_kind::endpoint_up, nullptr);
+    for (auto& p : nodes_) {
+        if (p->status == node_status::parked) command(*p, node_cmd::connect, now);
+    }
+    if (!opts_.lazy) on_permit_available(now);  // replace base workers that exited
+    grow(now);
+}
+
+pool_state::avail pool_state::make_available(node_rec& n, time_point now) {
+    if (closing_) {
+        begin_close(n, close_reason::drain);
+        return avail::closing;
+    }
+    if (now >= n.expires_at) {
+        begin_close(n, close_reason::lifetime);
+        return avail::closing;
+    }
+    if (waiter_rec* w = pop_live_waiter(now)) {
+        lease_to(n, now);
+        checkout_wait_.record(now - w->enqueued);
+        ++checkouts_[idx(checkout_result::ok)];
+        sink_.complete(*w, &n, {});
+        return avail::leased;
+    }
+    if (n.overflow && opts_.overflow_ttl.count() == 0) {
+        begin_close(n, close_reason::overflow);
+        return avail::closing;
+    }
+    n.last_activity = now;
+    set_status(n, node_status::idle);
+    if (time_point t = idle_due(n); t != never) due(t);
+    return avail::idled;
+}
+
+void pool_state::lease_to(node_rec& n, time_point now) {
+    set_status(n, node_status::leased);
+    ++n.uses;
+    n.lease_start = now;
+    n.overdue_reported = false;
+    emit(event_kind::checked_out, &n);
+    if (opts_.lease_deadline.count() > 0) due(now + opts_.lease_deadline);
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkout and checkin.
+
+node_rec* pool_state::try_lease(time_point now) {
+    // Someone already waiting is served first: a newcomer never overtakes the queue.
+    if (closing_ || waiter_count_ != 0) return nullptr;
+    while (node_rec* n = idle_peek()) {
+        if (now >= n->expires_at) {
+            command_close(*n, close_reason::lifetime);
+            continue;
+        }
+        if (opts_.health_check_after_idle.count() > 0 && now - n->last_activity >= opts_.health_check_after_idle) {
+            // Checked before it is handed out; the checkout waits (in order) for it.
+            command(*n, node_cmd::check, now);
+            return nullptr;
+        }
+        lease_to(*n, now);
+        ++checkouts_[idx(checkout_result::ok)];
+        checkout_wait_.record(clock::duration::zero());
+        return n;
+    }
+    return nullptr;
+}
+
+checkout_outcome pool_state::checkout(waiter_rec* w, time_point now, time_point deadline) {
+    if (closing_) {
+        ++checkouts_[idx(checkout_result::closed)];
+        return {nullptr, errc::pool_closed, false};
+    }
+    if (node_rec* n = try_lease(now)) return {n, {}, false};
+    if (down_) {
+        ++checkouts_[idx(checkout_result::endpoint_down)];
+        return {nullptr, errc(endpoint_down_for(last_cause_)), false};
+    }
+    if (!w) {
+        // try_checkout: nothing free now. Start a worker if none is on its way, so a
+        // later try can succeed.
+        if (counts_[idx(node_status::starting)] + counts_[idx(node_status::connecting)] +
+                    counts_[idx(node_status::checking)] == 0 &&
+            total_ < opts_.size + opts_.max_overflow &&
+            (!permits_ || permits_->try_acquire(permit_requester_, total_))) {
+            spawn(now)->has_permit = permits_ != nullptr;
+        }
+        ++checkouts_[idx(checkout_result::exhausted)];
+        return {nullptr, errc::pool_exhausted, false};
+    }
+    if (opts_.max_waiters > 0 && waiter_count_ >= opts_.max_waiters) {
+        ++checkouts_[idx(checkout_result::exhausted)];
+        return {nullptr, errc::pool_exhausted, false};
+    }
+    w->deadline = deadline;
+    w->enqueued = now;
+    waiter_push(*w);
+    if (deadline != never) due(deadline);
+    grow(now);
+    return {nullptr, {}, true};
+}
+
+bool pool_state::cancel(waiter_rec& w, time_point /*now*/) {
+    if (!w.queued) return false;
+    waiter_remove(w);
+    ++checkouts_[idx(checkout_result::cancelled)];
+    return true;
+}
+
+void pool_state::checkin(node_rec& n, time_point now, bool discard, bool reset) {
+    assert(n.status == node_status::leased);
+    const auto held = now - n.lease_start;
+    lease_time_.record(held);
+    emit(discard ? event_kind::discarded : event_kind::checked_in, &n, {}, close_reason::broken, held);
+    n.last_activity = now;
+    const bool overdue = opts_.lease_deadline.count() > 0 && held >= opts_.lease_deadline;
+    if (overdue && !n.overdue_reported) {
+        n.overdue_reported = true;
+        ++overdue_;
+        emit(event_kind::lease_overdue, &n, {}, close_reason::broken, held);
+    }
+    if (discard) return command_close(n, close_reason::broken);
+    // An overdue lease may have been abandoned mid-exchange: its state is unknown.
+    if (n.overdue_reported) return command_close(n, close_reason::overdue);
+    if (closing_) return command_close(n, close_reason::drain);
+    if (opts_.max_uses > 0 && n.uses >= opts_.max_uses) return command_close(n, close_reason::max_uses);
+    if (now >= n.expires_at) return command_close(n, close_reason::lifetime);
+    if (reset) return command(n, node_cmd::reset, now);
+    if (make_available(n, now) == avail::closing) sink_.wake(n);
+}
+
+// ---------------------------------------------------------------------------------------
+// Time.
+
+time_point pool_state::idle_due(const node_rec& n) const {
+    time_point t = n.expires_at;
+    const auto since = n.last_activity;
+    if (n.overflow && opts_.overflow_ttl.count() > 0) t = std::min(t, since + opts_.overflow_ttl);
+    if (opts_.idle_timeout.count() > 0 && total_ > opts_.size) t = std::min(t, since + opts_.idle_timeout);
+    if (opts_.keepalive_interval.count() > 0) t = std::min(t, since + opts_.keepalive_interval);
+    return t;
+}
+
+void pool_state::tick(time_point now) {
+    armed_ = never;
+
+    // Waiters past their deadline.
+    for (waiter_rec* w = wait_head_; w;) {
+        waiter_rec* nx = w->next;
+        if (w->deadline <= now) {
+            waiter_remove(*w);
+            ++checkouts_[idx(checkout_result::timeout)];
+            emit(event_kind::waiter_timeout, nullptr, errc::checkout_timeout, close_reason::broken, now - w->enqueued);
+            sink_.complete(*w, nullptr, errc::checkout_timeout);
+        }
+        w = nx;
+    }
+
+    // Drain deadline: leases still out are aborted (their sockets closed under them).
+    if (closing_ && !aborted_ && now >= drain_deadline_) {
+        aborted_ = true;
+        for (auto& p : nodes_)
+            if (p->status == node_status::leased) sink_.abort_lease(*p);
+        // The drain ends at its deadline; aborted leases are closed when their holders
+        // return them.
+        if (total_ > 0 && !drained_sent_) {
+            drained_sent_ = true;
+            sink_.drained(errc::operation_timeout);
+        }
+    }
+
+    // Endpoint down: after the cool-down one worker probes.
+    if (down_ && !probing_ && !closing_ && now >= down_since_ + opts_.down_cooldown) {
+        probing_ = true;
+        node_rec* probe = nullptr;
+        for (auto& p : nodes_)
+            if (p->status == node_status::parked) { probe = p.get(); break; }
+        if (probe) {
+            probe->probe = true;
+            command(*probe, node_cmd::connect, now);
+        } else if (total_ < opts_.size + opts_.max_overflow &&
+                   (!permits_ || permits_->try_acquire(permit_requester_, total_))) {
+            node_rec* n = spawn(now);
+            n->has_permit = permits_ != nullptr;
+            n->probe = true;
+        } else {
+            probing_ = false;
+        }
+    }
+
+    // Idle and leased nodes. Collect first: commands may reorder nodes_ (never remove).
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        node_rec& n = *nodes_[i];
+        if (n.status == node_status::idle) {
+            const auto idle_for = now - n.last_activity;
+            if (now >= n.expires_at) {
+                command_close(n, close_reason::lifetime);
+            } else if (n.overflow && opts_.overflow_ttl.count() > 0 && idle_for >= opts_.overflow_ttl) {
+                command_close(n, close_reason::overflow);
+            } else if (opts_.idle_timeout.count() > 0 && total_ > opts_.size && idle_for >= opts_.idle_timeout) {
+                command_close(n, close_reason::idle);
+            } else if (opts_.keepalive_interval.count() > 0 && idle_for >= opts_.keepalive_interval) {
+                command(n, node_cmd::check, now);
+            }
+        } else if (n.status == node_status::leased && opts_.lease_deadline.count() > 0 && !n.overdue_reported &&
+                   now - n.lease_start >= opts_.lease_deadline) {
+            n.overdue_reported = true;
+            ++overdue_;
+            emit(event_kind::lease_overdue, &n, {}, close_reason::broken, now - n.lease_start);
+        }
+    }
+
+    // Next due time.
+    time_point t = never;
+    for (waiter_rec* w = wait_head_; w; w = w->next) t = std::min(t, w->deadline);
+    if (closing_ && !aborted_) t = std::min(t, drain_deadline_);
+    if (down_ && !probing_ && !closing_) t = std::min(t, down_since_ + opts_.down_cooldown);
+    for (auto& p : nodes_) {
+        if (p->status == node_status::idle) t = std::min(t, idle_due(*p));
+        else if (p->status == node_status::leased && opts_.lease_deadline.count() > 0 && !p->overdue_reported)
+            t = std::min(t, p->lease_start + opts_.lease_deadline);
+    }
+    if (t != never) due(t);
+}
+
+// ---------------------------------------------------------------------------------------
+// Drain.
+
+void pool_state::drain(time_point now, time_point deadline) {
+    if (closing_) {
+        if (deadline < drain_deadline_) {  // a tighter deadline (close() after drain())
+            drain_deadline_ = deadline;
+            due(deadline);
+        }
+        if (now >= drain_deadline_) tick(now);
+        return;
+    }
+    closing_ = true;
+    drain_deadline_ = deadline;
+    fail_all_waiters(errc::pool_closed, checkout_result::closed, now);
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        node_rec& n = *nodes_[i];
+        switch (n.status) {
+        case node_status::idle: command_close(n, close_reason::drain); break;
+        case node_status::backoff:
+        case node_status::parked: command(n, node_cmd::exit, now); break;
+        default: break;  // leased: at checkin; busy ones: when their step ends
+        }
+    }
+    if (now >= deadline) tick(now);
+    else due(deadline);
+    check_drained();
+}
+
+void pool_state::check_drained() {
+    if (closing_ && total_ == 0 && !drained_sent_) {
+        drained_sent_ = true;
+        sink_.drained(aborted_ ? std::error_code(errc::operation_timeout) : std::error_code());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+pool_stats pool_state::snapshot() const {
+    pool_stats s;
+    s.name = name_;
+    s.idle = count(node_status::idle);
+    s.leased = count(node_status::leased);
+    s.connecting = count(node_status::starting) + count(node_status::connecting) + count(node_status::backoff) +
+                   count(node_status::parked);
+    s.busy = count(node_status::checking) + count(node_status::resetting) + count(node_status::closing);
+    s.overflow = total_ > opts_.size ? total_ - opts_.size : 0;
+    s.waiters = waiter_count_;
+    s.size = opts_.size;
+    s.max_overflow = opts_.max_overflow;
+    s.endpoint_down = down_;
+    s.draining = closing_;
+    s.checkouts = checkouts_;
+    s.closes = closes_;
+    s.connects_ok = connects_ok_;
+    s.connects_failed = connects_failed_;
+    s.health_checks_failed = checks_failed_;
+    s.leases_overdue = overdue_;
+    s.adapter_exceptions = adapter_exceptions_;
+    s.checkout_wait = checkout_wait_;
+    s.connect_time = connect_time_;
+    s.lease_time = lease_time_;
+    return s;
+}
+
+}  // namespace netpool::detail
