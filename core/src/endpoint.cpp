@@ -1,0 +1,118 @@
+// Endpoint and identity formatting, credential fingerprints and pool keys.
+#include <netpool/endpoint.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+#include <stdexcept>
+#include <string_view>
+
+namespace netpool {
+namespace {
+
+// IPv6 literals contain ':', so "host:port" would be ambiguous without brackets.
+void append_host_port(std::string& out, const std::string& host, std::uint16_t port) {
+    const bool v6 = host.find(':') != std::string::npos;
+    if (v6) out += '[';
+    out += host;
+    if (v6) out += ']';
+    out += ':';
+    out += std::to_string(port);
+}
+
+void append_tls_suffix(std::string& out, tls_mode m) {
+    switch (m) {
+    case tls_mode::none: break;
+    case tls_mode::implicit: out += "+tls"; break;
+    case tls_mode::starttls: out += "+starttls"; break;
+    }
+}
+
+std::size_t mix(std::size_t seed, std::size_t v) noexcept {
+    // Golden-ratio constant plus shifts spreads the bits of each field over the whole word,
+    // so keys differing only in port or TLS mode do not collide in the same bucket.
+    return seed ^ (v + static_cast<std::size_t>(0x9e3779b97f4a7c15ULL) + (seed << 6) + (seed >> 2));
+}
+
+}  // namespace
+
+const char* to_string(tls_mode m) noexcept {
+    switch (m) {
+    case tls_mode::none: return "none";
+    case tls_mode::implicit: return "implicit";
+    case tls_mode::starttls: return "starttls";
+    }
+    return "unknown";
+}
+
+std::string endpoint::to_string() const {
+    std::string out;
+    append_host_port(out, host, port);
+    append_tls_suffix(out, tls);
+    return out;
+}
+
+std::string credentials::fingerprint() const {
+    if (user.empty() && secret.empty()) return {};
+
+    // The '\0' separator keeps ("ab", "c") and ("a", "bc") apart.
+    std::string input;
+    input.reserve(user.size() + 1 + secret.size());
+    input += user;
+    input += '\0';
+    input += secret;
+
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int digest_len = 0;
+    const int ok = EVP_Digest(input.data(), input.size(), digest.data(), &digest_len, EVP_sha256(), nullptr);
+    // Wipe the copy of the secret before anything else can happen to this buffer.
+    OPENSSL_cleanse(input.data(), input.size());
+    if (ok != 1 || digest_len < 8)
+        throw std::runtime_error("credentials::fingerprint: SHA-256 is unavailable in this OpenSSL configuration");
+
+    static constexpr std::string_view hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(16);
+    for (std::size_t i = 0; i < 8; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0x0f];
+    }
+    return out;
+}
+
+pool_key pool_key::make(const endpoint& ep, const credentials& cred) {
+    pool_key k;
+    k.host = ep.host;
+    k.port = ep.port;
+    k.tls = ep.tls;
+    k.user = cred.user;
+    k.credential_fingerprint = cred.fingerprint();
+    return k;
+}
+
+std::string pool_key::to_string() const {
+    std::string out;
+    if (!user.empty()) {
+        out += user;
+        out += '@';
+    }
+    append_host_port(out, host, port);
+    append_tls_suffix(out, tls);
+    if (!credential_fingerprint.empty()) {
+        out += '#';
+        out += credential_fingerprint;
+    }
+    return out;
+}
+
+}  // namespace netpool
+
+std::size_t std::hash<netpool::pool_key>::operator()(const netpool::pool_key& k) const noexcept {
+    std::size_t h = std::hash<std::string>{}(k.host);
+    h = netpool::mix(h, std::hash<std::uint16_t>{}(k.port));
+    h = netpool::mix(h, static_cast<std::size_t>(k.tls));
+    h = netpool::mix(h, std::hash<std::string>{}(k.user));
+    h = netpool::mix(h, std::hash<std::string>{}(k.credential_fingerprint));
+    return h;
+}
