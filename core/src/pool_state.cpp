@@ -554,7 +554,8 @@ time_point pool_state::idle_due(const node_rec& n) const {
     time_point t = n.expires_at;
     const auto since = n.last_activity;
     if (n.overflow && opts_.overflow_ttl.count() > 0) t = std::min(t, since + opts_.overflow_ttl);
-    if (opts_.idle_timeout.count() > 0 && total_ > opts_.size) t = std::min(t, since + opts_.idle_timeout);
+    if (opts_.idle_timeout.count() > 0 && total_ - count(node_status::closing) > opts_.size)
+        t = std::min(t, since + opts_.idle_timeout);
     if (opts_.keepalive_interval.count() > 0) t = std::min(t, since + opts_.keepalive_interval);
     return t;
 }
@@ -615,7 +616,9 @@ void pool_state::tick(time_point now) {
                 command_close(n, close_reason::lifetime);
             } else if (n.overflow && opts_.overflow_ttl.count() > 0 && idle_for >= opts_.overflow_ttl) {
                 command_close(n, close_reason::overflow);
-            } else if (opts_.idle_timeout.count() > 0 && total_ > opts_.size && idle_for >= opts_.idle_timeout) {
+            } else if (opts_.idle_timeout.count() > 0 && total_ - count(node_status::closing) > opts_.size &&
+                       idle_for >= opts_.idle_timeout) {
+                // Connections already closing do not count: never below the base size.
                 command_close(n, close_reason::idle);
             } else if (opts_.keepalive_interval.count() > 0 && idle_for >= opts_.keepalive_interval) {
                 command(n, node_cmd::check, now);
