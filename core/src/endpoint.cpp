@@ -88,6 +88,10 @@ pool_key pool_key::make(const endpoint& ep, const credentials& cred) {
     k.tls = ep.tls;
     k.user = cred.user;
     k.credential_fingerprint = cred.fingerprint();
+    if (ep.tls != tls_mode::none) {
+        k.tls_profile = std::string(ep.tls_opts.verify ? "verify" : "noverify") + '\0' + ep.tls_opts.ca_file + '\0' +
+                        ep.tls_opts.server_name;
+    }
     return k;
 }
 
@@ -114,5 +118,6 @@ std::size_t std::hash<netpool::pool_key>::operator()(const netpool::pool_key& k)
     h = netpool::mix(h, static_cast<std::size_t>(k.tls));
     h = netpool::mix(h, std::hash<std::string>{}(k.user));
     h = netpool::mix(h, std::hash<std::string>{}(k.credential_fingerprint));
+    h = netpool::mix(h, std::hash<std::string>{}(k.tls_profile));
     return h;
 }

@@ -250,9 +250,15 @@ void pool_impl::permit_available() {
     state_.on_permit_available(now());
 }
 
-void pool_impl::set_permit_source(permit_source* p, void* requester) {
+void pool_impl::set_permit_source(std::shared_ptr<permit_source> p) {
     std::lock_guard lk(mu_);
-    state_.set_permit_source(p, requester);
+    permits_ = std::move(p);
+    state_.set_permit_source(permits_.get(), this);
+}
+
+void pool_impl::shed_idle() {
+    std::lock_guard lk(mu_);
+    state_.shed_idle(now());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -321,6 +327,8 @@ pool::pool(asio::any_io_executor ex, endpoint ep, any_adapter adapter, pool_opti
                                                 std::move(name))) {
     impl_->start();
 }
+
+pool::pool(std::shared_ptr<detail::pool_impl> impl) : impl_(std::move(impl)) { impl_->start(); }
 
 pool::~pool() {
     if (impl_) impl_->close_now();

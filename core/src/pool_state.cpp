@@ -185,6 +185,14 @@ void pool_state::on_permit_available(time_point now) {
     grow(now);
 }
 
+bool pool_state::shed_idle(time_point /*now*/) {
+    node_rec* n = idle_tail_;  // the coldest
+    if (!n || closing_) return false;
+    command_close(*n, close_reason::idle);
+    n->exit_after_close = true;
+    return true;
+}
+
 void pool_state::start(time_point now) {
     if (opts_.lazy) return;
     while (total_ < opts_.size) {

@@ -50,6 +50,9 @@ struct pool_key {
     tls_mode tls = tls_mode::none;
     std::string user;
     std::string credential_fingerprint;
+    /// TLS trust settings (verify flag, CA file, server name): connections verified one way
+    /// are not handed to checkouts that asked for another. Not secret; not in to_string().
+    std::string tls_profile;
 
     static pool_key make(const endpoint& ep, const credentials& cred);
     /// "user@host:port+tls#fp": safe to log (the fingerprint is a hash prefix).

@@ -26,6 +26,8 @@
 
 namespace netpool {
 
+namespace detail { class registry_impl; }
+
 /// A pool (poolboy's size + max_overflow) of connections to one endpoint through one
 /// protocol adapter. Workers connect in the background and are supervised (see
 /// pool_options). All member functions are thread-safe.
@@ -121,6 +123,9 @@ public:
     asio::any_io_executor get_executor() const noexcept;
 
 private:
+    friend class detail::registry_impl;
+    /// For the registry: wraps and starts an impl already configured.
+    explicit pool(std::shared_ptr<detail::pool_impl> impl);
     std::shared_ptr<detail::pool_impl> impl_;
 };
 

@@ -84,7 +84,9 @@ public:
     std::error_code last_failure() const;
     /// Registry support: a permit of the global cap became available.
     void permit_available();
-    void set_permit_source(permit_source* p, void* requester);
+    /// Before start(): connections of this pool take permits from `p`, kept alive here.
+    void set_permit_source(std::shared_ptr<permit_source> p);
+    void shed_idle();
 
     netpool::lease make_lease(node_rec& n);
 
@@ -109,6 +111,7 @@ private:
     endpoint endpoint_;
     any_adapter adapter_;
     std::shared_ptr<asio::ssl::context> tls_ctx_;
+    std::shared_ptr<permit_source> permits_;
     mutable std::mutex mu_;
     pool_state state_;
     asio::steady_timer timer_;

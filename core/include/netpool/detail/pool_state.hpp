@@ -180,6 +180,10 @@ public:
     void drain(time_point now, time_point deadline);
     bool draining() const noexcept { return closing_; }
 
+    /// The registry wants a permit back for a pool below its fair share: close one idle
+    /// connection (the coldest), even below the base size. False if none is idle.
+    bool shed_idle(time_point now);
+
     /// The registry granted a permit that was refused earlier: grow if still wanted.
     void on_permit_available(time_point now);
 

@@ -1,0 +1,80 @@
+// The pool manager: named pools, pools keyed by endpoint + identity created on demand,
+// a global cap on connections shared fairly across pools, stats for all, idle pools retired.
+#pragma once
+
+#include <netpool/adapter.hpp>
+#include <netpool/endpoint.hpp>
+#include <netpool/options.hpp>
+#include <netpool/pool.hpp>
+#include <netpool/stats.hpp>
+
+#include <asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netpool {
+
+struct registry_options {
+    /// Connections open across every pool of this registry; 0 = no cap. When the cap is
+    /// reached, a pool below its fair share (cap / pools wanting connections) gets the
+    /// next freed permit, and a pool above its share is asked to close an idle connection.
+    std::size_t global_cap = 0;
+    /// Upper bound on size + max_overflow of each keyed pool; 0 = as the options say.
+    std::size_t per_key_limit = 0;
+    /// Keyed pools with no lease and no waiter for this long are drained and removed;
+    /// 0 = never. Named pools are removed only by stop_pool().
+    std::chrono::milliseconds retire_idle_after{0};
+
+    /// Throws config_error naming the field.
+    void validate() const;
+};
+
+namespace detail { class registry_impl; }
+
+/// Thread safety: all member functions are thread-safe. Object lifetimes: a pool& returned
+/// stays valid until stop_pool()/retirement removes that pool or the registry is destroyed;
+/// leases outlive both (see lease).
+class registry {
+public:
+    explicit registry(asio::any_io_executor ex, registry_options options = {});
+    /// Closes every pool at once.
+    ~registry();
+    registry(const registry&) = delete;
+    registry& operator=(const registry&) = delete;
+
+    /// Starts a named pool. Throws std::invalid_argument if the name is taken, and
+    /// config_error for invalid options.
+    pool& start_pool(std::string name, endpoint ep, any_adapter adapter, pool_options options = {});
+    /// The named pool, or null.
+    pool* find(std::string_view name);
+    /// Drains the named pool (leases still out after `deadline` are aborted) and removes
+    /// it. Returns false if there is no such pool.
+    bool stop_pool(std::string_view name, std::chrono::milliseconds deadline = std::chrono::milliseconds{0});
+
+    /// The pool for this endpoint and identity, created on first use with `make_adapter()`
+    /// (called only when creating) and `options` (clamped to per_key_limit). A connection
+    /// authenticated as one identity is never handed to a checkout for another: different
+    /// credentials (by fingerprint) mean different pools.
+    pool& pool_for(const endpoint& ep, const credentials& cred, const std::function<any_adapter()>& make_adapter,
+                   const pool_options& options = {});
+
+    /// Snapshots of every pool, named and keyed.
+    std::vector<pool_stats> stats() const;
+    /// Connections holding a permit of the global cap (0 if there is no cap).
+    std::size_t permits_in_use() const;
+    /// Number of pools.
+    std::size_t size() const;
+    /// Retire keyed pools idle longer than retire_idle_after (also run by an internal
+    /// timer when that option is set). Returns how many were retired.
+    std::size_t retire_idle();
+
+private:
+    std::shared_ptr<detail::registry_impl> impl_;
+};
+
+}  // namespace netpool
