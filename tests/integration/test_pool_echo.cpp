@@ -1,0 +1,674 @@
+// The pool end to end over real loopback TCP and TLS, against netpool's echo server.
+#include "support.hpp"
+
+#include <netpool/netpool.hpp>
+#include <netpool/echo/adapter.hpp>
+#include <netpool/echo/server.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+using namespace netpool;
+using namespace std::chrono_literals;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
+
+std::size_t idx(checkout_result r) { return static_cast<std::size_t>(r); }
+std::size_t idx(close_reason r) { return static_cast<std::size_t>(r); }
+
+endpoint plain(std::uint16_t port) {
+    endpoint ep;
+    ep.host = "127.0.0.1";
+    ep.port = port;
+    return ep;
+}
+
+endpoint tls(std::uint16_t port, std::string server_name = "localhost") {
+    endpoint ep = plain(port);
+    ep.tls = tls_mode::implicit;
+    ep.tls_opts.ca_file = test::certs().ca_cert;
+    ep.tls_opts.server_name = std::move(server_name);
+    return ep;
+}
+
+echo::server_options tls_server() {
+    echo::server_options o;
+    o.cert_file = test::certs().server_cert;
+    o.key_file = test::certs().server_key;
+    return o;
+}
+
+/// Options for tests: fast supervision so failures show within a test's guard.
+pool_options quick(std::size_t size, std::size_t overflow) {
+    pool_options o;
+    o.size = size;
+    o.max_overflow = overflow;
+    o.connect_timeout = 2000ms;
+    o.handshake_timeout = 2000ms;
+    o.backoff_initial = 10ms;
+    o.backoff_max = 50ms;
+    o.max_restarts = 5;
+    o.restart_period = 10s;
+    o.down_cooldown = 200ms;
+    o.health_check_after_idle = 0ms;
+    return o;
+}
+
+/// One request through the pool; a failed exchange discards the connection.
+awaitable<std::error_code> echo_once(pool& p, std::string payload, std::chrono::milliseconds timeout = 5s) {
+    auto [ec, l] = co_await p.checkout(timeout);
+    if (ec) co_return ec;
+    std::string reply;
+    ec = co_await echo::adapter{}.request(*l, payload, reply);
+    if (ec) {
+        l.discard();
+        co_return ec;
+    }
+    if (reply != payload) co_return errc::protocol_error;
+    co_return std::error_code{};
+}
+
+/// Waits until `pred()` holds, polling on a short timer (bounded by the test's guard).
+template <class Pred> awaitable<void> until(Pred pred) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!pred()) {
+        t.expires_after(5ms);
+        co_await t.async_wait(use_awaitable);
+    }
+}
+
+struct event_log {
+    std::mutex mu;
+    std::map<event_kind, int> counts;
+    std::vector<std::error_code> errors;
+    event_hook hook() {
+        return [this](const event& e) {
+            std::lock_guard lk(mu);
+            ++counts[e.kind];
+            if (e.error) errors.push_back(e.error);
+        };
+    }
+    int count(event_kind k) {
+        std::lock_guard lk(mu);
+        return counts[k];
+    }
+};
+
+}  // namespace
+
+TEST_SUITE("pool_echo") {
+
+TEST_CASE_FIXTURE(test::no_fd_leak, "checkout, request and return over plain TCP and TLS") {
+    for (bool use_tls : {false, true}) {
+        CAPTURE(use_tls);
+        test::server_thread srv(use_tls ? tls_server() : echo::server_options{});
+        asio::io_context ioc;
+        {
+            pool p(ioc.get_executor(), use_tls ? tls(srv.port()) : plain(srv.port()), echo::adapter{}, quick(2, 2),
+                   "basic");
+            auto ec = test::run(ioc, [&]() -> awaitable<std::error_code> {
+                for (int i = 0; i < 20; ++i)
+                    if (auto e = co_await echo_once(p, "hello " + std::to_string(i))) co_return e;
+                co_return std::error_code{};
+            }());
+            CHECK_FALSE(ec);
+            auto s = p.stats();
+            CHECK(s.checkouts[idx(checkout_result::ok)] == 20);
+            CHECK(s.leased == 0);
+            CHECK(s.connects_ok >= 1);
+            CHECK(s.protocol == "echo");
+            p.close();
+            test::run(ioc, until([&] { return p.stats().idle + p.stats().connecting + p.stats().busy == 0; }));
+        }
+        ioc.restart();
+        ioc.run_for(100ms);
+    }
+}
+
+TEST_CASE("overflow grows under load and shrinks after") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(2, 6), "overflow");
+    std::size_t peak = 0;
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 2; });
+        std::vector<lease> held;
+        for (int i = 0; i < 8; ++i) {
+            auto [ec, l] = co_await p.checkout(5s);
+            REQUIRE_FALSE(ec);
+            held.push_back(std::move(l));
+        }
+        auto s = p.stats();
+        peak = s.leased;
+        CHECK(s.overflow == 6);
+        // A ninth waits: capacity is size + max_overflow.
+        auto [ec9, l9] = co_await p.checkout(50ms);
+        CHECK(ec9 == errc::checkout_timeout);
+        held.clear();  // overflow workers come back with nobody waiting: they close
+        co_await until([&] { return p.stats().overflow == 0 && p.stats().busy == 0; });
+    }());
+    CHECK(peak == 8);
+    auto s = p.stats();
+    CHECK(s.idle == 2);
+    CHECK(s.closes[idx(close_reason::overflow)] == 6);
+    CHECK(srv.server().open_sessions() == 2);
+}
+
+TEST_CASE("server killed and restarted under load: fail fast with the cause, then recover") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    event_log log;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(3, 0), "outage");
+    p.set_event_hook(log.hook());
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 3; });
+        CHECK_FALSE(co_await echo_once(p, "before"));
+        srv.stop();
+        // Requests fail (dead connections are discarded and replaced, reconnects are refused)
+        // until the restart intensity is exceeded; then checkouts fail fast with the cause.
+        std::error_code last;
+        for (int i = 0; i < 200 && last != condition::endpoint_down; ++i) {
+            last = co_await echo_once(p, "during", 500ms);
+            if (last == errc::checkout_timeout) continue;
+        }
+        CHECK(last == condition::endpoint_down);
+        CHECK(last == errc::endpoint_down_refused);
+        CHECK(p.last_failure() == asio::error::connection_refused);  // asio 1.22's own category
+        CHECK(p.stats().endpoint_down);
+        // Fast: no waiting while down.
+        const auto t0 = std::chrono::steady_clock::now();
+        auto [ec, l] = co_await p.checkout(5s);
+        CHECK(ec == condition::endpoint_down);
+        CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+
+        srv.start();
+        // A probe after the cool-down brings it back.
+        co_await until([&] { return !p.stats().endpoint_down && p.stats().idle > 0; });
+        for (int i = 0; i < 10; ++i) CHECK_FALSE(co_await echo_once(p, "after"));
+    }(), 20s);
+    CHECK(log.count(event_kind::endpoint_down) >= 1);
+    CHECK(log.count(event_kind::endpoint_up) >= 1);
+    CHECK(log.count(event_kind::connect_failed) >= 5);
+}
+
+TEST_CASE("a server that accepts and never answers: handshake timeouts, checkouts time out, no hang") {
+    echo::server_options so;
+    so.mode = echo::fault_mode::silent;
+    test::server_thread srv(so);
+    asio::io_context ioc;
+    auto o = quick(2, 0);
+    o.handshake_timeout = 100ms;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "silent");
+    test::run(ioc, [&]() -> awaitable<void> {
+        auto [ec, l] = co_await p.checkout(300ms);
+        CHECK((ec == errc::checkout_timeout || ec == condition::endpoint_down));
+        co_await until([&] { return p.stats().connects_failed >= 2; });
+    }());
+    CHECK(p.last_failure() == errc::handshake_timeout);
+}
+
+TEST_CASE("refused connections put the endpoint down with the cause") {
+    std::uint16_t port;
+    {
+        asio::io_context tmp;
+        asio::ip::tcp::acceptor a(tmp, {asio::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+    }
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.max_restarts = 2;
+    pool p(ioc.get_executor(), plain(port), echo::adapter{}, o, "refused");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().endpoint_down; });
+        auto [ec, l] = co_await p.checkout(1s);
+        CHECK(ec == errc::endpoint_down_refused);
+        CHECK(ec.message().find("refused") != std::string::npos);
+    }());
+}
+
+TEST_CASE("TLS: a certificate for the wrong host name fails verification") {
+    echo::server_options so;
+    so.cert_file = test::certs().wrong_name_cert;
+    so.key_file = test::certs().wrong_name_key;
+    test::server_thread srv(so);
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.max_restarts = 1;
+    pool p(ioc.get_executor(), tls(srv.port()), echo::adapter{}, o, "wrong-name");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().endpoint_down; });
+        auto [ec, l] = co_await p.checkout(1s);
+        CHECK(ec == errc::endpoint_down_tls);
+    }());
+    CHECK(p.last_failure() == errc::tls_verify_failed);
+}
+
+TEST_CASE("a frame over the maximum is a clear error and the connection is replaced") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "frame");
+    test::run(ioc, [&]() -> awaitable<void> {
+        echo::adapter small(16);
+        auto [ec, l] = co_await p.checkout(2s);
+        REQUIRE_FALSE(ec);
+        std::string reply;
+        auto e = co_await small.request(*l, std::string(17, 'x'), reply);
+        CHECK(e == errc::frame_too_large);
+        CHECK(reply.capacity() < 17);
+        l.discard();
+        l.release();
+        co_await until([&] { return p.stats().idle == 1; });
+        CHECK_FALSE(co_await echo_once(p, "fine"));
+    }());
+    CHECK(p.stats().closes[idx(close_reason::broken)] == 1);
+}
+
+TEST_CASE("the server closing mid-frame: error, worker replaced") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "midframe");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 1; });
+        srv.server().set_mode(echo::fault_mode::close_mid_frame);
+        auto e = co_await echo_once(p, "a payload long enough to be cut in half");
+        CHECK(e == errc::connection_closed);
+        srv.server().set_mode(echo::fault_mode::normal);
+        co_await until([&] { return p.stats().idle == 1; });
+        CHECK_FALSE(co_await echo_once(p, "again"));
+    }());
+}
+
+TEST_CASE("10,000 concurrent checkouts over a pool of 10 + 90") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    auto o = quick(10, 90);
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "10k");
+    constexpr int n = 10000;
+    int ok = 0, failed = 0;
+    std::map<std::string, int> why;
+    test::run(ioc, [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int done = 0;
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(ex, echo_once(p, "op " + std::to_string(i), 60s), [&](std::exception_ptr e, std::error_code ec) {
+                ++done;
+                if (e || ec) {
+                    ++failed;
+                    ++why[e ? "exception" : ec.message()];
+                } else {
+                    ++ok;
+                }
+            });
+        }
+        co_await until([&] { return done == n; });
+    }(), 120s);
+    for (auto& [m, c] : why) MESSAGE(m << ": " << c);
+    CHECK(ok == n);
+    CHECK(failed == 0);
+    auto s = p.stats();
+    CHECK(s.leased == 0);
+    CHECK(s.waiters == 0);
+    CHECK(s.checkouts[idx(checkout_result::ok)] == static_cast<std::uint64_t>(n));
+    CHECK(s.idle + s.busy + s.overflow >= 10);
+    CHECK(s.connects_ok <= 100 + s.closes[idx(close_reason::overflow)]);
+}
+
+TEST_CASE("cancellation at each stage of a checkout never leaks a worker") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "cancel");
+    using namespace asio::experimental::awaitable_operators;
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 1; });
+        auto [ec0, held] = co_await p.checkout(1s);
+        REQUIRE_FALSE(ec0);
+
+        // 1. Cancelled while queued, by a signal.
+        {
+            asio::cancellation_signal sig;
+            std::optional<std::error_code> got;
+            p.async_checkout(5s, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, lease) { got = ec; }));
+            asio::steady_timer t(ioc);
+            t.expires_after(10ms);
+            co_await t.async_wait(use_awaitable);
+            CHECK(p.stats().waiters == 1);
+            sig.emit(asio::cancellation_type::terminal);
+            co_await until([&] { return got.has_value(); });
+            CHECK(*got == errc::cancelled);
+            CHECK(p.stats().waiters == 0);
+        }
+        // 2. Cancelled by a timer racing it (awaitable operators).
+        {
+            asio::steady_timer t(ioc);
+            t.expires_after(20ms);
+            auto r = co_await (p.async_checkout(5s, as_tuple) || t.async_wait(use_awaitable));
+            CHECK(r.index() == 1);
+            CHECK(p.stats().waiters == 0);
+        }
+        // 3. Cancelled after the handoff but before the completion ran: the lease arrives
+        //    anyway and goes back when dropped.
+        {
+            asio::cancellation_signal sig;
+            std::optional<std::error_code> got;
+            p.async_checkout(5s, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, lease l) {
+                got = ec;
+                CHECK(static_cast<bool>(l));
+            }));
+            co_await until([&] { return p.stats().waiters == 1; });
+            held.release();            // direct handoff; completion posted
+            sig.emit(asio::cancellation_type::terminal);  // too late: no effect
+            co_await until([&] { return got.has_value(); });
+            CHECK_FALSE(*got);
+        }
+        co_await until([&] { return p.stats().idle == 1; });
+        auto s = p.stats();
+        CHECK(s.leased == 0);
+        CHECK(s.waiters == 0);
+        CHECK(s.checkouts[idx(checkout_result::cancelled)] == 2);
+    }());
+}
+
+TEST_CASE("cancelled while the worker is still connecting") {
+    echo::server_options so;
+    so.mode = echo::fault_mode::silent;  // connects, never greets: the handshake hangs
+    test::server_thread srv(so);
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.lazy = true;
+    o.handshake_timeout = 300ms;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "cancel-connecting");
+    test::run(ioc, [&]() -> awaitable<void> {
+        asio::cancellation_signal sig;
+        std::optional<std::error_code> got;
+        p.async_checkout(5s, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, lease) { got = ec; }));
+        co_await until([&] { return p.stats().connecting == 1; });
+        sig.emit(asio::cancellation_type::terminal);
+        co_await until([&] { return got.has_value(); });
+        CHECK(*got == errc::cancelled);
+        srv.server().set_mode(echo::fault_mode::normal);
+        co_await until([&] { return p.stats().idle == 1; });  // the worker carried on
+        auto s = p.stats();
+        CHECK(s.waiters == 0);
+        CHECK(s.leased == 0);
+    }());
+}
+
+TEST_CASE("try_checkout, blocking checkout from a plain thread, and transaction") {
+    test::server_thread srv;
+    test::io_threads io(1);
+    pool p(io.executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "apis");
+    std::error_code ec;
+    // Blocking from this (plain) thread while another runs the io_context.
+    lease l = p.checkout_blocking(5s, ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(l);
+    // Nothing free now: try fails at once.
+    std::error_code ec2;
+    lease none = p.try_checkout(ec2);
+    CHECK_FALSE(none);
+    CHECK(ec2 == errc::pool_exhausted);
+    // A blocking checkout that times out.
+    lease t = p.checkout_blocking(50ms, ec2);
+    CHECK(ec2 == errc::checkout_timeout);
+    l.release();
+    lease again = p.try_checkout(ec2);
+    CHECK(again);
+    again.release();
+
+    // transaction: returns the connection on every path, exceptions included.
+    auto r = test::run_on(io.executor(), p.transaction([](lease& tl) -> awaitable<std::error_code> {
+        std::string reply;
+        co_return co_await echo::adapter{}.request(*tl, "tx", reply);
+    }));
+    CHECK_FALSE(r);
+    CHECK_THROWS_AS(test::run_on(io.executor(), p.transaction([](lease&) -> awaitable<std::error_code> {
+                        throw std::runtime_error("user code failed");
+                        co_return std::error_code{};
+                    })),
+                    std::runtime_error);
+    auto s = p.stats();
+    CHECK(s.leased == 0);
+    CHECK(s.closes[idx(close_reason::broken)] <= 1);  // the throwing transaction's connection was discarded
+    p.close();
+}
+
+TEST_CASE("drain lets leases finish, then closes; close() is immediate") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(2, 0), "drain");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 2; });
+        auto [ec, l] = co_await p.checkout(1s);
+        REQUIRE_FALSE(ec);
+        std::optional<std::error_code> drained;
+        p.async_drain(5s, [&](std::error_code e) { drained = e; });
+        auto [ec2, l2] = co_await p.checkout(1s);
+        CHECK(ec2 == errc::pool_closed);
+        // The lease still works during the drain.
+        std::string reply;
+        CHECK_FALSE(co_await echo::adapter{}.request(*l, "still", reply));
+        CHECK_FALSE(drained);
+        l.release();
+        co_await until([&] { return drained.has_value(); });
+        CHECK_FALSE(*drained);
+        CHECK(p.stats().closes[idx(close_reason::drain)] == 2);
+    }());
+    CHECK(srv.server().open_sessions() == 0);
+}
+
+TEST_CASE("drain deadline aborts a lease still out") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "drain-deadline");
+    test::run(ioc, [&]() -> awaitable<void> {
+        auto [ec, l] = co_await p.checkout(2s);
+        REQUIRE_FALSE(ec);
+        std::optional<std::error_code> drained;
+        p.async_drain(50ms, [&](std::error_code e) { drained = e; });
+        co_await until([&] { return drained.has_value(); });
+        CHECK(*drained == errc::operation_timeout);
+        std::string reply;
+        auto e = co_await echo::adapter{}.request(*l, "too late", reply);
+        CHECK(e);  // the socket was shut down under the holder
+        l.release();
+        co_await until([&] { return p.stats().busy == 0 && p.stats().leased == 0; });
+    }());
+}
+
+TEST_CASE("lease deadline: an overdue lease is reported and not reused") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.lease_deadline = 30ms;
+    event_log log;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "overdue");
+    p.set_event_hook(log.hook());
+    test::run(ioc, [&]() -> awaitable<void> {
+        auto [ec, l] = co_await p.checkout(2s);
+        REQUIRE_FALSE(ec);
+        co_await until([&] { return log.count(event_kind::lease_overdue) == 1; });
+        l.release();
+        co_await until([&] { return p.stats().idle == 1; });
+    }());
+    auto s = p.stats();
+    CHECK(s.leases_overdue == 1);
+    CHECK(s.closes[idx(close_reason::overdue)] == 1);
+}
+
+namespace {
+/// An adapter whose handshake throws every other time: the exception must stay inside
+/// its worker.
+struct throwing_adapter {
+    std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+    std::string_view name() const { return "throwing-echo"; }
+    awaitable<std::error_code> handshake(connection& c) {
+        if ((*calls)++ % 2 == 0) throw std::runtime_error("adapter bug");
+        co_return co_await echo::adapter{}.handshake(c);
+    }
+    awaitable<std::error_code> health_check(connection& c) { return echo::adapter{}.health_check(c); }
+    awaitable<std::error_code> reset(connection& c) { return echo::adapter{}.reset(c); }
+    awaitable<void> close(connection& c) { return echo::adapter{}.close(c); }
+};
+}  // namespace
+
+TEST_CASE("an exception thrown by an adapter is contained to its worker") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    event_log log;
+    pool p(ioc.get_executor(), plain(srv.port()), throwing_adapter{}, quick(2, 0), "throwing");
+    p.set_event_hook(log.hook());
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 2; });
+        CHECK_FALSE(co_await echo_once(p, "works"));
+    }());
+    CHECK(p.stats().adapter_exceptions >= 1);
+    CHECK(log.count(event_kind::adapter_exception) >= 1);
+}
+
+TEST_CASE("health check on checkout after idle, and keepalive, against the real server") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.health_check_after_idle = 1ms;
+    o.keepalive_interval = 20ms;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "health");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 1; });
+        const auto frames0 = srv.server().frames_echoed();
+        co_await until([&] { return srv.server().frames_echoed() >= frames0 + 2; });  // keepalive pings
+        // Idle longer than 1 ms (the condition under test): the checkout waits for a ping.
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        t.expires_after(5ms);
+        co_await t.async_wait(use_awaitable);
+        const auto before = srv.server().frames_echoed();
+        CHECK_FALSE(co_await echo_once(p, "checked"));
+        CHECK(srv.server().frames_echoed() >= before + 2);
+        // The server drops connections: the stale one fails its check and is replaced
+        // before anyone gets it.
+        srv.restart();
+        // Idle past the 1 ms threshold again.
+        t.expires_after(5ms);
+        co_await t.async_wait(use_awaitable);
+        CHECK_FALSE(co_await echo_once(p, "after restart"));
+    }());
+    CHECK(p.stats().health_checks_failed >= 1);
+}
+
+TEST_CASE("max_uses and max_lifetime retire connections between leases") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    auto o = quick(1, 0);
+    o.max_uses = 3;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "uses");
+    test::run(ioc, [&]() -> awaitable<void> {
+        for (int i = 0; i < 9; ++i) CHECK_FALSE(co_await echo_once(p, "x"));
+    }());
+    CHECK(p.stats().closes[idx(close_reason::max_uses)] >= 2);
+    CHECK(srv.server().connections_accepted() >= 3);
+}
+
+TEST_CASE("threads: one pool from a multi-threaded io_context and plain threads at once") {
+    test::server_thread srv;
+    test::io_threads io(2);
+    auto o = quick(4, 4);
+    pool p(io.executor(), plain(srv.port()), echo::adapter{}, o, "threads");
+    std::atomic<int> ok{0}, failed{0};
+    // Coroutines on the io threads.
+    auto coro_load = [&]() -> awaitable<void> {
+        for (int i = 0; i < 200; ++i) {
+            if (co_await echo_once(p, "c" + std::to_string(i), 10s)) ++failed; else ++ok;
+        }
+    };
+    std::vector<std::thread> plain_threads;
+    for (int t = 0; t < 3; ++t) {
+        plain_threads.emplace_back([&] {
+            for (int i = 0; i < 200; ++i) {
+                std::error_code ec;
+                lease l = p.checkout_blocking(10s, ec);
+                if (ec) { ++failed; continue; }
+                if (i % 10 == 0) l.discard();
+                ++ok;
+            }
+        });
+    }
+    std::vector<std::future<void>> futs;
+    for (int c = 0; c < 4; ++c) futs.push_back(std::async(std::launch::async, [&] { test::run_on(io.executor(), coro_load(), 60s); }));
+    for (auto& f : futs) f.get();
+    for (auto& t : plain_threads) t.join();
+    CHECK(ok == 4 * 200 + 3 * 200);
+    CHECK(failed == 0);
+    auto s = p.stats();
+    CHECK(s.leased == 0);
+    CHECK(s.waiters == 0);
+    p.close();
+}
+
+TEST_CASE("registry: identities never share a pool; global cap; stats for all") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    registry_options ro;
+    ro.global_cap = 4;
+    registry reg(ioc.get_executor(), ro);
+    auto make = [] { return any_adapter(echo::adapter{}); };
+    auto o = quick(1, 3);
+    pool& alice = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice2 = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice_new_pw = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-b"}, make, o);
+    pool& bob = reg.pool_for(plain(srv.port()), credentials{"bob", "secret-a"}, make, o);
+    CHECK(&alice == &alice2);
+    CHECK(&alice != &alice_new_pw);
+    CHECK(&alice != &bob);
+    CHECK(alice.name().find("secret") == std::string::npos);
+    CHECK(reg.size() == 3);
+    pool& named = reg.start_pool("named", plain(srv.port()), echo::adapter{}, quick(0, 2));
+    CHECK(reg.find("named") == &named);
+    CHECK_THROWS_AS(reg.start_pool("named", plain(srv.port()), echo::adapter{}, quick(1, 0)), std::invalid_argument);
+
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return reg.permits_in_use() == 3; });  // three base workers
+        // Alice's pool wants more than the cap allows: it gets what is left, never more.
+        std::vector<lease> held;
+        for (int i = 0; i < 4; ++i) {
+            auto [ec, l] = co_await alice.checkout(200ms);
+            if (!ec) held.push_back(std::move(l));
+        }
+        CHECK(reg.permits_in_use() <= 4);
+        CHECK(held.size() >= 1);
+        CHECK(held.size() <= 2);
+        held.clear();
+    }());
+    auto all = reg.stats();
+    CHECK(all.size() == 4);
+    CHECK(reg.stop_pool("named"));
+    CHECK_FALSE(reg.stop_pool("named"));
+    CHECK(reg.find("named") == nullptr);
+}
+
+TEST_CASE("stats as JSON and Prometheus text from a live pool") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 1), "metrics");
+    test::run(ioc, [&]() -> awaitable<void> { CHECK_FALSE(co_await echo_once(p, "m")); }());
+    auto s = p.stats();
+    auto j = to_json(s);
+    CHECK(j.find("\"metrics\"") != std::string::npos);
+    auto prom = to_prometheus({s});
+    CHECK(prom.find("netpool_checkouts_total{pool=\"metrics\",result=\"ok\"} 1") != std::string::npos);
+}
+
+}  // TEST_SUITE
