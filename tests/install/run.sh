@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install test: `meson install` a build tree into a staging directory, then build and run
+# an out-of-tree consumer (consumer/main.cpp) with nothing but what was installed, found
+# through pkg-config: `pkg-config --cflags --libs netpool netpool-echo`.
+#
+#   tests/install/run.sh BUILD_DIR
+#
+# Checks on the way: both .pc files are installed, their -I/-L point into the staging
+# area (PKG_CONFIG_SYSROOT_DIR), the public headers the consumer includes are there, and
+# the consumer links against the installed static libraries, not the build tree's.
+# Exit status 0 on success.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" && pwd)
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/netpool-install.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+step() { echo "install test: $*"; }
+die() { echo "install test: FAILED: $*" >&2; exit 1; }
+
+step "meson install -C $build --destdir <staging>"
+meson install -C "$build" --destdir "$stage/root" --quiet || die "meson install failed"
+
+# The prefix and libdir the build tree was configured with.
+read -r prefix libdir < <(meson introspect "$build" --buildoptions | python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o["prefix"], o["libdir"])
+')
+[[ $libdir = /* ]] || libdir=$prefix/$libdir
+pcdir=$stage/root$libdir/pkgconfig
+for pc in netpool netpool-echo; do
+  [[ -f $pcdir/$pc.pc ]] || die "$pcdir/$pc.pc was not installed"
+done
+for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp \
+         netpool/echo/adapter.hpp netpool/echo/server.hpp; do
+  [[ -f $stage/root$prefix/include/$h ]] || die "header $h was not installed under $prefix/include"
+done
+
+# The sysroot prefixes every -I and -L with the staging directory; the system's own .pc
+# files (openssl, nlohmann_json) stay reachable through the default search path.
+export PKG_CONFIG_SYSROOT_DIR=$stage/root
+export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+pkg-config --exists --print-errors netpool netpool-echo || die "pkg-config cannot resolve netpool netpool-echo"
+cflags=$(pkg-config --cflags netpool netpool-echo)
+# What a user types: no --static although the libraries are static archives, so the
+# public Requires must carry everything they need (OpenSSL) for this to link.
+libs=$(pkg-config --libs netpool netpool-echo)
+step "pkg-config --cflags: $cflags"
+step "pkg-config --libs: $libs"
+case " $cflags " in
+  *" -I$stage/root$prefix/include "*) ;;
+  *) die "--cflags lacks -I for the installed headers ($prefix/include)" ;;
+esac
+case " $libs " in
+  *" -L$stage/root$libdir "*) ;;
+  *) die "--libs lacks -L for the installed libraries ($libdir)" ;;
+esac
+[[ $cflags$libs != *"$build"* ]] || die "pkg-config output points into the build tree"
+
+step "building the consumer"
+# shellcheck disable=SC2086  # word splitting of pkg-config output is intended
+c++ -std=c++20 -o "$stage/consumer" "$here/consumer/main.cpp" $cflags $libs || die "the consumer did not build"
+
+step "running the consumer"
+timeout 60 "$stage/consumer" || die "the consumer failed"
+step "ok"
