@@ -533,10 +533,11 @@ bool pool_state::cancel(waiter_rec& w, time_point /*now*/) {
     return true;
 }
 
-void pool_state::checkin(node_rec& n, time_point now, bool discard, bool reset) {
+void pool_state::checkin(node_rec& n, time_point now, bool discard, bool reset,
+                         std::optional<clock::duration> measured) {
     assert(n.status == node_status::leased);
     const auto held = now - n.lease_start;
-    lease_time_.record(held);
+    if (measured) lease_time_.record(*measured);
     emit(discard ? event_kind::discarded : event_kind::checked_in, &n, {}, close_reason::broken, held);
     n.last_activity = now;
     const bool overdue = opts_.lease_deadline.count() > 0 && held >= opts_.lease_deadline;

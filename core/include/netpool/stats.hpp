@@ -56,7 +56,7 @@ struct pool_stats {
     // Histograms.
     histogram checkout_wait;
     histogram connect_time;
-    histogram lease_time;
+    histogram lease_time;  ///< sampled: one lease in 16 is timed (see detail::lease_sample_every)
 };
 
 /// JSON object of one snapshot (nlohmann_json's dump of it), field names as above.

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -162,8 +163,11 @@ public:
     /// Removes a queued waiter (cancelled by its caller); false if it was already completed.
     bool cancel(waiter_rec& w, time_point now);
     /// A lease ended. `discard`: the holder marked it broken. `reset`: run the adapter's
-    /// reset before reuse.
-    void checkin(node_rec& n, time_point now, bool discard, bool reset);
+    /// reset before reuse. `measured`: the lease's duration when the caller timed it with
+    /// the precise clock (only those go into the lease-time histogram; the I/O layer times
+    /// a sample of leases, see pool_impl).
+    void checkin(node_rec& n, time_point now, bool discard, bool reset,
+                 std::optional<clock::duration> measured = std::nullopt);
 
     /// A worker reports the result of its last action (or {} after a wait) and gets the
     /// next one. After `exit` the node has been freed.
