@@ -376,7 +376,8 @@ asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::m
 lease pool::try_checkout(std::error_code& ec) { return impl_->try_now(ec, true); }
 
 lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code& ec) {
-    if (auto* ioc = impl_->executor().target<asio::io_context::executor_type>(); ioc && ioc->running_in_this_thread())
+    const auto ex = impl_->executor();  // target() points into it: keep it alive
+    if (auto* ioc = ex.target<asio::io_context::executor_type>(); ioc && ioc->running_in_this_thread())
         throw std::logic_error("netpool::pool::checkout_blocking called from a thread running the pool's io_context: "
                                "it would wait for itself; use async_checkout there");
     if (lease l = impl_->try_now(ec, false)) return l;
