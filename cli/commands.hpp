@@ -1,0 +1,13 @@
+// The subcommands of `netpool`. Each takes the arguments after its name and returns the
+// process exit code (see args.hpp); adding one means a function here and a row in main.cpp.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace netpool::cli {
+
+/// `netpool echo-server`: runs netpool::echo::server until SIGINT or SIGTERM.
+int echo_server_main(std::span<const std::string_view> args);
+
+}  // namespace netpool::cli

@@ -1,0 +1,60 @@
+// `netpool`: servers for tests and demos, and load tools. One subcommand per row below.
+#include "args.hpp"
+#include "commands.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <iostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+struct command {
+    std::string_view name;
+    std::string_view summary;
+    int (*run)(std::span<const std::string_view> args);
+};
+
+constexpr std::array commands{
+    command{"echo-server", "run an echo server (plain or TLS, with fault modes) until SIGINT/SIGTERM",
+            netpool::cli::echo_server_main},
+};
+
+void print_usage(std::ostream& out) {
+    out << "usage: netpool <command> [options]\n"
+           "       netpool <command> --help\n\n"
+           "commands:\n";
+    for (const auto& c : commands) out << "  " << c.name << std::string(14 - std::min<std::size_t>(c.name.size(), 13), ' ') << c.summary << '\n';
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string_view> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        print_usage(std::cerr);
+        return netpool::cli::exit_usage;
+    }
+    const std::string_view name = args.front();
+    if (name == "--help" || name == "-h" || name == "help") {
+        print_usage(std::cout);
+        return netpool::cli::exit_ok;
+    }
+    for (const auto& c : commands) {
+        if (c.name != name) continue;
+        try {
+            return c.run(std::span(args).subspan(1));
+        } catch (const std::exception& e) {
+            // Configuration mistakes (bad certificate, port in use) end up here.
+            std::cerr << "netpool " << name << ": " << e.what() << '\n';
+            return netpool::cli::exit_failure;
+        }
+    }
+    std::cerr << "netpool: unknown command '" << name << "'\n\n";
+    print_usage(std::cerr);
+    return netpool::cli::exit_usage;
+}
