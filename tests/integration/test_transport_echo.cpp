@@ -257,6 +257,41 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "silent server: handshakes time out") {
     }
 }
 
+TEST_CASE_FIXTURE(test::no_fd_leak, "a caller's timeout at any point of connect or request leaves nothing behind") {
+    test::server_thread plain_srv;
+    test::server_thread tls_srv(tls_server_options());
+    const echo::adapter a;
+    int finished = 0;
+    int cut_short = 0;
+    for (int i = 0; i < 80; ++i) {
+        const bool use_tls = i % 2 == 1;
+        // Host names take the resolver path, IP literals skip it.
+        const std::string host = (i / 2) % 2 == 1 ? "localhost" : "127.0.0.1";
+        auto ep = use_tls ? tls_endpoint(tls_srv.port(), host) : plain_endpoint(plain_srv.port());
+        ep.host = host;
+        client cl(ep);
+        // Limits of 0 to 3 ms land before, inside and after the lookup, the connect and the
+        // TLS handshake; whichever it is, the outcome must be clean.
+        const auto limit = std::chrono::milliseconds((i / 4) % 4);
+        const auto ec = test::run(cl.ioc, netpool::with_timeout(netpool::connect_transport(cl.conn, generous, generous),
+                                                                limit, errc::operation_timeout));
+        if (ec) {
+            CHECK(ec == errc::operation_timeout);
+            CHECK_FALSE(cl.conn.io().is_open());
+            ++cut_short;
+            continue;
+        }
+        ++finished;
+        REQUIRE(test::run(cl.ioc, a.handshake(cl.conn)) == std::error_code{});
+        std::string reply;
+        const auto rec = test::run(cl.ioc, netpool::with_timeout(a.request(cl.conn, "tick", reply), limit,
+                                                                 errc::operation_timeout));
+        if (rec) CHECK(rec == errc::operation_timeout);  // the connection is then unusable; dropped below
+        else CHECK(reply == "tick");
+    }
+    MESSAGE(finished << " connects finished, " << cut_short << " were cut short");
+}
+
 TEST_CASE_FIXTURE(test::no_fd_leak, "a bad greeting is rejected") {
     echo::server_options o;
     o.mode = echo::fault_mode::no_greeting_garbage;
