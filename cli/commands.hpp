@@ -10,4 +10,7 @@ namespace netpool::cli {
 /// `netpool echo-server`: runs netpool::echo::server until SIGINT or SIGTERM.
 int echo_server_main(std::span<const std::string_view> args);
 
+/// `netpool demo`: the main job; echo load, new connection per request versus pooled.
+int demo_main(std::span<const std::string_view> args);
+
 }  // namespace netpool::cli

@@ -22,6 +22,8 @@ struct command {
 constexpr std::array commands{
     command{"echo-server", "run an echo server (plain or TLS, with fault modes) until SIGINT/SIGTERM",
             netpool::cli::echo_server_main},
+    command{"demo", "echo load on loopback: a new connection per request versus pooled, plain and TLS",
+            netpool::cli::demo_main},
 };
 
 void print_usage(std::ostream& out) {

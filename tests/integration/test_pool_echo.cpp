@@ -553,7 +553,7 @@ TEST_CASE("health check on checkout after idle, and keepalive, against the real 
         co_await until([&] { return srv.server().frames_echoed() >= frames0 + 2; });  // keepalive pings
         // Idle longer than 1 ms (the condition under test): the checkout waits for a ping.
         asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(5ms);
+        t.expires_after(20ms);  // > threshold + one coarse-clock tick (4 ms)
         co_await t.async_wait(use_awaitable);
         const auto before = srv.server().frames_echoed();
         CHECK_FALSE(co_await echo_once(p, "checked"));
@@ -562,7 +562,7 @@ TEST_CASE("health check on checkout after idle, and keepalive, against the real 
         // before anyone gets it.
         srv.restart();
         // Idle past the 1 ms threshold again.
-        t.expires_after(5ms);
+        t.expires_after(20ms);  // > threshold + one coarse-clock tick (4 ms)
         co_await t.async_wait(use_awaitable);
         CHECK_FALSE(co_await echo_once(p, "after restart"));
     }());
