@@ -540,33 +540,48 @@ TEST_CASE("an exception thrown by an adapter is contained to its worker") {
     CHECK(log.count(event_kind::adapter_exception) >= 1);
 }
 
-TEST_CASE("health check on checkout after idle, and keepalive, against the real server") {
+TEST_CASE("health check on checkout after idle, against the real server") {
     test::server_thread srv;
     asio::io_context ioc;
     auto o = quick(1, 0);
-    o.health_check_after_idle = 1ms;
-    o.keepalive_interval = 20ms;
+    o.health_check_after_idle = 5ms;  // no keepalive here: nothing else touches the connection
     pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "health");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 1; });
-        const auto frames0 = srv.server().frames_echoed();
-        co_await until([&] { return srv.server().frames_echoed() >= frames0 + 2; });  // keepalive pings
-        // Idle longer than 1 ms (the condition under test): the checkout waits for a ping.
+        // Idle past the threshold (the condition under test; plus one coarse-clock tick).
         asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(20ms);  // > threshold + one coarse-clock tick (4 ms)
+        t.expires_after(20ms);
         co_await t.async_wait(use_awaitable);
         const auto before = srv.server().frames_echoed();
         CHECK_FALSE(co_await echo_once(p, "checked"));
-        CHECK(srv.server().frames_echoed() >= before + 2);
-        // The server drops connections: the stale one fails its check and is replaced
+        CHECK(srv.server().frames_echoed() == before + 2);  // the ping, then the request
+        // The server drops its connections: the stale one fails its check and is replaced
         // before anyone gets it.
         srv.restart();
-        // Idle past the 1 ms threshold again.
-        t.expires_after(20ms);  // > threshold + one coarse-clock tick (4 ms)
+        t.expires_after(20ms);
         co_await t.async_wait(use_awaitable);
         CHECK_FALSE(co_await echo_once(p, "after restart"));
     }());
-    CHECK(p.stats().health_checks_failed >= 1);
+    CHECK(p.stats().health_checks_failed == 1);
+    CHECK(p.stats().closes[idx(close_reason::health)] == 1);
+}
+
+TEST_CASE("keepalive pings idle connections and replaces dead ones") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    auto o = quick(2, 0);
+    o.keepalive_interval = 20ms;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "keepalive");
+    test::run(ioc, [&]() -> awaitable<void> {
+        co_await until([&] { return p.stats().idle == 2; });
+        const auto frames0 = srv.server().frames_echoed();
+        co_await until([&] { return srv.server().frames_echoed() >= frames0 + 4; });  // two rounds of pings
+        srv.restart();
+        co_await until([&] { return p.stats().health_checks_failed >= 2; });  // both noticed, unasked
+        co_await until([&] { return p.stats().idle == 2; });                  // and reconnected
+        CHECK_FALSE(co_await echo_once(p, "after restart"));
+    }());
+    CHECK(p.stats().closes[idx(close_reason::health)] >= 2);
 }
 
 TEST_CASE("max_uses and max_lifetime retire connections between leases") {
