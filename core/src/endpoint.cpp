@@ -1,12 +1,7 @@
 // Endpoint and identity formatting, credential fingerprints and pool keys.
 #include <netpool/endpoint.hpp>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-#include <array>
-#include <stdexcept>
-#include <string_view>
+#include <netpool/detail/sha256.hpp>
 
 namespace netpool {
 namespace {
@@ -56,28 +51,15 @@ std::string endpoint::to_string() const {
 std::string credentials::fingerprint() const {
     if (user.empty() && secret.empty()) return {};
 
-    // The '\0' separator keeps ("ab", "c") and ("a", "bc") apart.
-    std::string input;
-    input.reserve(user.size() + 1 + secret.size());
-    input += user;
-    input += '\0';
-    input += secret;
-
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int digest_len = 0;
-    const int ok = EVP_Digest(input.data(), input.size(), digest.data(), &digest_len, EVP_sha256(), nullptr);
-    // Wipe the copy of the secret before anything else can happen to this buffer.
-    OPENSSL_cleanse(input.data(), input.size());
-    if (ok != 1 || digest_len < 8)
-        throw std::runtime_error("credentials::fingerprint: SHA-256 is unavailable in this OpenSSL configuration");
-
-    static constexpr std::string_view hex = "0123456789abcdef";
-    std::string out;
-    out.reserve(16);
-    for (std::size_t i = 0; i < 8; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0x0f];
-    }
+    // Hashed in pieces, so the secret is never copied outside the hash's own buffer (which
+    // it wipes). The '\0' separator keeps ("ab", "c") and ("a", "bc") apart.
+    detail::sha256 h;
+    h.update(user);
+    h.update(std::string_view("\0", 1));
+    h.update(secret);
+    auto digest = h.finish();
+    std::string out = detail::to_hex(digest.data(), 8);
+    detail::secure_zero(digest.data(), digest.size());
     return out;
 }
 

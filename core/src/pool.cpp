@@ -108,7 +108,15 @@ pool_impl::pool_impl(asio::any_io_executor ex, endpoint ep, any_adapter adapter,
     if (!adapter_) throw std::invalid_argument("adapter: no protocol adapter given");
     if (endpoint_.host.empty()) throw config_error("endpoint.host", "must not be empty");
     if (endpoint_.port == 0) throw config_error("endpoint.port", "must be 1..65535");
-    if (endpoint_.tls != tls_mode::none) tls_ctx_ = make_client_tls_context(endpoint_.tls_opts);
+    if (endpoint_.tls != tls_mode::none) {
+#if NETPOOL_HAS_TLS
+        tls_ctx_ = make_client_tls_context(endpoint_.tls_opts);
+#else
+        // Refused here, once, rather than by every worker's connect.
+        throw config_error("endpoint.tls", std::string("is '") + to_string(endpoint_.tls) + "', but " +
+                                               NETPOOL_NO_TLS_REASON);
+#endif
+    }
 }
 
 pool_impl::~pool_impl() = default;
@@ -225,10 +233,10 @@ netpool::lease pool_impl::make_lease(node_rec& n) {
     // The node is leased to us: nobody else touches it or its connection until checkin.
     auto* w = static_cast<worker*>(n.io);
     detail_access::on_lease(w->conn, n.uses);
-    // The precise clock costs tens of ns in a VM, more than the rest of a checkout: time one
-    // lease in lease_sample_every for the histogram (the pool's decisions use coarse time).
-    thread_local unsigned sample = 0;
-    w->timed = (++sample % lease_sample_every) == 0;
+    // The precise clock costs tens of ns in a VM, more than the rest of a checkout: one lease
+    // in pool_state::lease_sample_every (n.timed) is timed for the histogram; the pool's
+    // decisions use coarse time.
+    w->timed = n.timed;
     if (w->timed) w->lease_started = now();
     return netpool::lease(this, w, &w->conn);
 }

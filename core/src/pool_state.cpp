@@ -43,6 +43,8 @@ const char* to_string(action_kind a) noexcept {
 pool_state::pool_state(pool_options opts, std::string name, io_sink& sink, std::uint64_t seed)
     : opts_(std::move(opts)), name_(std::move(name)), sink_(sink), rng_(seed ? seed : 1) {
     opts_.validate();
+    idle_timers_ = opts_.max_lifetime.count() > 0 || opts_.overflow_ttl.count() > 0 || opts_.idle_timeout.count() > 0 ||
+                   opts_.keepalive_interval.count() > 0;
 }
 
 pool_state::~pool_state() = default;
@@ -455,7 +457,9 @@ pool_state::avail pool_state::make_available(node_rec& n, time_point now) {
     }
     n.last_activity = now;
     set_status(n, node_status::idle);
-    if (time_point t = idle_due(n); t != never) due(t);
+    if (idle_timers_) {
+        if (time_point t = idle_due(n); t != never) due(t);
+    }
     return avail::idled;
 }
 
@@ -464,6 +468,7 @@ void pool_state::lease_to(node_rec& n, time_point now) {
     ++n.uses;
     n.lease_start = now;
     n.overdue_reported = false;
+    n.timed = ++lease_count_ % lease_sample_every == 0;
     emit(event_kind::checked_out, &n);
     if (opts_.lease_deadline.count() > 0) due(now + opts_.lease_deadline);
 }
@@ -486,7 +491,7 @@ node_rec* pool_state::try_lease(time_point now) {
         }
         lease_to(*n, now);
         ++checkouts_[idx(checkout_result::ok)];
-        checkout_wait_.record(clock::duration::zero());
+        checkout_wait_.record_zero();
         return n;
     }
     return nullptr;

@@ -21,14 +21,17 @@
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#if NETPOOL_HAS_TLS
+#include <asio/ssl.hpp>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#endif
 
 #include <exception>
 #include <memory>
@@ -112,6 +115,7 @@ asio::awaitable<std::error_code> resolve_and_connect(tcp::socket& sock, const st
     co_return ec;
 }
 
+#if NETPOOL_HAS_TLS
 /// A failed handshake is a verification failure if OpenSSL recorded a verify error or the
 /// handshake stopped at certificate verification; any other TLS-level error is a handshake
 /// failure. System errors (reset, EOF, ...) are left for the caller to see as they are.
@@ -164,9 +168,11 @@ asio::awaitable<std::error_code> tls_handshake(connection& c, asio::ssl::context
     const auto ec = co_await with_timeout(handshake(tls), timeout, errc::handshake_timeout);
     co_return classify_tls_error(ec, tls.native_handle());
 }
+#endif  // NETPOOL_HAS_TLS
 
 }  // namespace
 
+#if NETPOOL_HAS_TLS
 std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& opts) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     // Method-independent floor: TLS 1.2 is the oldest version still considered safe.
@@ -185,9 +191,22 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& o
     ctx->set_verify_mode(opts.verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
     return ctx;
 }
+#else
+std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options&) {
+    throw config_error("tls", NETPOOL_NO_TLS_REASON);
+}
+#endif
 
 asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::milliseconds connect_timeout,
                                                    std::chrono::milliseconds handshake_timeout) {
+#if !NETPOOL_HAS_TLS
+    // Before anything is opened: a plain connection to a TLS port would only fail later,
+    // and less clearly.
+    if (c.remote().tls != tls_mode::none)
+        throw config_error("endpoint.tls", std::string("is '") + to_string(c.remote().tls) + "', but " +
+                                               NETPOOL_NO_TLS_REASON);
+    (void)handshake_timeout;
+#endif
     const auto cs = co_await asio::this_coro::cancellation_state;
     if (cancelled(cs)) co_return asio::error::operation_aborted;
     const endpoint& ep = c.remote();
@@ -204,12 +223,14 @@ asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::m
     s.socket().set_option(tcp::no_delay(true), ec);
     if (ec) co_return ec;
 
+#if NETPOOL_HAS_TLS
     if (ep.tls == tls_mode::implicit) {
         if (c.tls_context() == nullptr) co_return errc::tls_handshake_failed;
         if (cancelled(cs)) co_return asio::error::operation_aborted;
         ec = co_await tls_handshake(c, *c.tls_context(), handshake_timeout);
         if (ec) co_return ec;
     }
+#endif
     guard.disarm();
     co_return std::error_code{};
 }
@@ -218,12 +239,18 @@ asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseco
     stream& s = c.io();
     // A half-upgraded stream cannot carry the protocol any further: any failure closes it.
     close_guard guard(s);
+#if !NETPOOL_HAS_TLS
+    (void)handshake_timeout;
+    throw config_error("tls", NETPOOL_NO_TLS_REASON);
+    co_return std::error_code{};  // never reached; keeps this a coroutine, so it throws where awaited
+#else
     if (cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
     if (s.is_tls() || c.tls_context() == nullptr || !s.is_open()) co_return errc::tls_handshake_failed;
     const auto ec = co_await tls_handshake(c, *c.tls_context(), handshake_timeout);
     if (ec) co_return ec;
     guard.disarm();
     co_return std::error_code{};
+#endif
 }
 
 asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout,

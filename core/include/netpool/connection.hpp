@@ -7,6 +7,7 @@
 #include <any>
 #include <cstdint>
 
+// Only ever used through a pointer, so a build without TLS needs no OpenSSL header here.
 namespace asio::ssl { class context; }
 
 namespace netpool {
@@ -19,7 +20,8 @@ public:
     /// The byte stream (TCP, or TLS over TCP).
     netpool::stream& io() noexcept { return stream_; }
     const endpoint& remote() const noexcept { return *endpoint_; }
-    /// The pool's TLS context (for STARTTLS); null when the endpoint's tls is none.
+    /// The pool's TLS context (for STARTTLS); null when the endpoint's tls is none, and
+    /// always null when netpool was built without TLS.
     asio::ssl::context* tls_context() const noexcept { return tls_ctx_; }
     /// Unique within the process; stable across reconnects of the same worker.
     std::uint64_t id() const noexcept { return id_; }

@@ -34,7 +34,8 @@ namespace detail { class registry_impl; }
 class pool {
 public:
     /// Starts the base workers (unless options.lazy). Throws config_error for invalid
-    /// options (the field is named) or an unreadable CA file ("tls.ca_file").
+    /// options (the field is named) or an unreadable CA file ("tls.ca_file"), and, when
+    /// netpool was built without TLS, for an endpoint whose tls is not none ("endpoint.tls").
     /// `name` appears in stats and events; empty means endpoint.to_string().
     pool(asio::any_io_executor ex, endpoint ep, any_adapter adapter, pool_options options = {},
          std::string name = {});

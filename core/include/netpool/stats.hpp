@@ -20,6 +20,11 @@ struct histogram {
     double sum_seconds = 0;
 
     void record(std::chrono::nanoseconds d) noexcept;
+    /// record(0), on the checkout fast path.
+    void record_zero() noexcept {
+        ++buckets[0];
+        ++count;
+    }
     /// Upper bound of bucket i in seconds (+inf for the last).
     static double upper_bound_seconds(std::size_t i) noexcept;
     /// Approximate quantile (q in [0,1]) in seconds: the upper bound of the bucket holding it.
@@ -56,7 +61,7 @@ struct pool_stats {
     // Histograms.
     histogram checkout_wait;
     histogram connect_time;
-    histogram lease_time;  ///< sampled: one lease in 16 is timed (see detail::lease_sample_every)
+    histogram lease_time;  ///< sampled: one lease in 16 is timed (pool_state::lease_sample_every)
 };
 
 /// JSON object of one snapshot (nlohmann_json's dump of it), field names as above.

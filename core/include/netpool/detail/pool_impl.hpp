@@ -33,8 +33,6 @@ namespace netpool::detail {
 struct worker;
 class pool_impl;
 
-/// One lease in this many is timed with the precise clock for the lease-time histogram.
-inline constexpr unsigned lease_sample_every = 16;
 
 struct waiter_base;
 /// Reference from a cancellation slot to its waiter; null once the waiter completed.

@@ -86,6 +86,7 @@ struct node_rec {
     bool overdue_reported = false;
     bool has_permit = false;       ///< holds a permit of the registry's global cap
     bool probe = false;            ///< the node probing a down endpoint
+    bool timed = false;            ///< this lease is one of the sample timed precisely
     close_reason closing_reason = close_reason::broken;
     std::uint32_t attempt = 0;     ///< consecutive failed connects (backoff exponent)
     std::uint64_t uses = 0;
@@ -157,6 +158,9 @@ public:
     /// A checkout. `w` null means "try": lease only if a connection is free now.
     /// Deadline is for the queued case.
     checkout_outcome checkout(waiter_rec* w, time_point now, time_point deadline);
+    /// One lease in this many is marked node_rec::timed, for the lease-time histogram.
+    static constexpr std::uint32_t lease_sample_every = 16;
+
     /// The fast path alone: a free connection leased now, or null (nothing counted as a
     /// failure). May start a health check or retire an aged idle connection on the way.
     node_rec* try_lease(time_point now);
@@ -267,6 +271,8 @@ private:
     time_point drain_deadline_ = never;
 
     time_point armed_ = never;
+    bool idle_timers_ = false;     // any option that puts idle connections on the timer
+    std::uint32_t lease_count_ = 0;  // picks the sample of leases timed precisely
 
     // Counters and histograms (the gauges are derived from counts_).
     std::array<std::uint64_t, checkout_result_count> checkouts_{};
