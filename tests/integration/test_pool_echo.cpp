@@ -674,6 +674,36 @@ TEST_CASE("registry: identities never share a pool; global cap; stats for all") 
     CHECK(reg.find("named") == nullptr);
 }
 
+TEST_CASE("registry: per-key limit clamps a keyed pool; idle keyed pools are retired") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    registry_options ro;
+    ro.per_key_limit = 3;
+    ro.retire_idle_after = 50ms;
+    registry reg(ioc.get_executor(), ro);
+    auto make = [] { return any_adapter(echo::adapter{}); };
+    pool& p = reg.pool_for(plain(srv.port()), credentials{"carol", "pw"}, make, quick(2, 10));
+    auto s = p.stats();
+    CHECK(s.size == 2);
+    CHECK(s.max_overflow == 1);  // 2 + 10 clamped to 3
+    test::run(ioc, [&]() -> awaitable<void> {
+        std::vector<lease> held;
+        for (int i = 0; i < 3; ++i) {
+            auto [ec, l] = co_await p.checkout(1s);
+            REQUIRE_FALSE(ec);
+            held.push_back(std::move(l));
+        }
+        auto [ec4, l4] = co_await p.checkout(50ms);
+        CHECK(ec4 == errc::checkout_timeout);  // never more than the per-key limit
+        // A pool with leases out is not retired however long it waits.
+        CHECK(reg.retire_idle() == 0);
+        held.clear();
+        // Idle now: the first sweep notes it, a later one past retire_idle_after retires it.
+        co_await until([&] { return reg.size() == 0; });
+    }());
+    CHECK(reg.size() == 0);
+}
+
 TEST_CASE("stats as JSON and Prometheus text from a live pool") {
     test::server_thread srv;
     asio::io_context ioc;
