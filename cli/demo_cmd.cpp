@@ -1,9 +1,11 @@
 // `netpool demo`: the main job. Starts netpool's echo server on loopback (plain and TLS,
 // with a throwaway CA made on the spot), drives the same load through a new connection per
 // request and through a pool, and prints what was done, the errors, and the pool's stats.
+// Built without TLS, it runs the plain half and says that the TLS half was skipped.
 #include "args.hpp"
 #include "commands.hpp"
 
+#include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/echo/adapter.hpp>
 #include <netpool/echo/server.hpp>
@@ -22,6 +24,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +177,7 @@ int demo_main(std::span<const std::string_view> args) {
                      "through a pool of S + O connections, and prints throughput, latency, errors and\n"
                      "the pool's stats (--json: everything, with histograms, as JSON).\n"
                      "Defaults: 20000 requests, concurrency 100, pool 10 + 90 (overflow lingers 1 s), 64 B.\n";
+        if (!NETPOOL_HAS_TLS) std::cout << "The TLS half is skipped: " << NETPOOL_NO_TLS_REASON << ".\n";
         return exit_ok;
     }
     demo_config cfg;
@@ -192,16 +196,22 @@ int demo_main(std::span<const std::string_view> args) {
     }
     cfg.json = opts->count("json") > 0;
 
-    throwaway_pki pki;
+    // The TLS half needs a TLS-capable netpool; without one there is no CA to make either.
+    constexpr bool with_tls = NETPOOL_HAS_TLS != 0;
+    std::optional<throwaway_pki> pki;
+    if (with_tls) pki.emplace();
     asio::io_context server_ctx;
     auto server_work = asio::make_work_guard(server_ctx);
     echo::server plain_srv(server_ctx.get_executor(), {});
-    echo::server_options tls_opts;
-    tls_opts.cert_file = pki.cert;
-    tls_opts.key_file = pki.key;
-    echo::server tls_srv(server_ctx.get_executor(), tls_opts);
+    std::optional<echo::server> tls_srv;
+    if (pki) {
+        echo::server_options tls_opts;
+        tls_opts.cert_file = pki->cert;
+        tls_opts.key_file = pki->key;
+        tls_srv.emplace(server_ctx.get_executor(), tls_opts);
+    }
     plain_srv.start();
-    tls_srv.start();
+    if (tls_srv) tls_srv->start();
     std::thread server_thread([&] { server_ctx.run(); });
 
     const std::string payload(cfg.payload, 'x');
@@ -209,8 +219,10 @@ int demo_main(std::span<const std::string_view> args) {
     std::vector<std::string> json_runs;
     int status = exit_ok;
 
-    for (bool use_tls : {false, true}) {
-        const endpoint ep = target(use_tls ? tls_srv.port() : plain_srv.port(), use_tls ? &pki : nullptr);
+    std::vector<bool> modes{false};
+    if (tls_srv) modes.push_back(true);
+    for (bool use_tls : modes) {
+        const endpoint ep = target(use_tls ? tls_srv->port() : plain_srv.port(), use_tls ? &*pki : nullptr);
         const std::string mode = use_tls ? "tls" : "plain";
         asio::io_context ioc;
         auto tls_ctx = use_tls ? make_client_tls_context(ep.tls_opts) : nullptr;
@@ -281,8 +293,14 @@ int demo_main(std::span<const std::string_view> args) {
         }
     }
 
+    if (!with_tls) {
+        const std::string why = NETPOOL_NO_TLS_REASON;
+        if (cfg.json) json_runs.push_back("{\"mode\":\"tls\",\"skipped\":\"" + why + "\"}");
+        else std::cout << "\ntls echo: skipped: " << why << "\n";
+    }
+
     plain_srv.stop();
-    tls_srv.stop();
+    if (tls_srv) tls_srv->stop();
     server_work.reset();
     server_thread.join();
     if (cfg.json) {

@@ -3,6 +3,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 
+#include <netpool/config.hpp>
 #include <netpool/echo/server.hpp>
 
 #include <asio/io_context.hpp>
@@ -22,17 +23,24 @@ namespace netpool::cli {
 
 namespace {
 
+#if NETPOOL_HAS_TLS
+#define NETPOOL_CLI_TLS_NOTE ""
+#else
+#define NETPOOL_CLI_TLS_NOTE "\n                     (not available: " NETPOOL_NO_TLS_REASON ")"
+#endif
+
 constexpr std::string_view usage =
     "usage: netpool echo-server [--listen ADDR] [--port N] [--tls --cert FILE --key FILE]\n"
     "                           [--mode MODE] [--reset-after N] [--max-frame BYTES] [--threads N]\n\n"
     "  --listen ADDR      address to listen on (default 127.0.0.1)\n"
     "  --port N           port (default 0: an ephemeral port, printed at start)\n"
-    "  --tls              speak TLS; needs --cert and --key (PEM files)\n"
+    "  --tls              speak TLS; needs --cert and --key (PEM files)" NETPOOL_CLI_TLS_NOTE "\n"
     "  --mode MODE        normal | silent | no_greeting_garbage | close_mid_frame | reset_after_n\n"
     "  --reset-after N    with --mode reset_after_n: close each connection after N frames (default 1)\n"
     "  --max-frame BYTES  largest frame accepted (default 1048576)\n"
     "  --threads N        threads running the server (default 1)\n\n"
     "Prints \"listening on ADDR:PORT\" once it accepts, and runs until SIGINT or SIGTERM.\n";
+#undef NETPOOL_CLI_TLS_NOTE
 
 constexpr std::array<option_spec, 10> specs{{
     {"listen", true},
@@ -83,6 +91,11 @@ int echo_server_main(std::span<const std::string_view> args) {
         so.port = *port;
     }
     if (has("tls")) {
+#if !NETPOOL_HAS_TLS
+        // Refused, not ignored: clients started for TLS would otherwise meet a plain server.
+        std::cerr << "netpool echo-server: --tls is not available: " << NETPOOL_NO_TLS_REASON << '\n';
+        return exit_usage;
+#endif
         if (!has("cert") || !has("key")) return usage_error("--tls needs --cert and --key");
         so.cert_file = std::string(value("cert"));
         so.key_file = std::string(value("key"));

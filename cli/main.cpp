@@ -2,6 +2,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 
+#include <netpool/config.hpp>
+
 #include <algorithm>
 #include <array>
 #include <exception>
@@ -31,6 +33,7 @@ void print_usage(std::ostream& out) {
            "       netpool <command> --help\n\n"
            "commands:\n";
     for (const auto& c : commands) out << "  " << c.name << std::string(14 - std::min<std::size_t>(c.name.size(), 13), ' ') << c.summary << '\n';
+    if (!NETPOOL_HAS_TLS) out << "\nTLS is not available: " << NETPOOL_NO_TLS_REASON << "; plain TCP only.\n";
 }
 
 }  // namespace

@@ -101,6 +101,7 @@ void sha256::compress(const std::uint8_t* block) noexcept {
 }
 
 void sha256::update(const void* data, std::size_t size) noexcept {
+    if (size == 0) return;  // `data` may then be null, which memcpy must never see
     const auto* in = static_cast<const std::uint8_t*>(data);
     total_bytes_ += size;
     if (buffered_ > 0) {

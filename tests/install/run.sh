@@ -38,7 +38,7 @@ pcdir=$stage/root$libdir/pkgconfig
 for pc in netpool netpool-echo; do
   [[ -f $pcdir/$pc.pc ]] || die "$pcdir/$pc.pc was not installed"
 done
-for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp \
+for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp netpool/config.hpp \
          netpool/echo/adapter.hpp netpool/echo/server.hpp; do
   [[ -f $stage/root$prefix/include/$h ]] || die "header $h was not installed under $prefix/include"
 done
@@ -50,7 +50,7 @@ export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 pkg-config --exists --print-errors netpool netpool-echo || die "pkg-config cannot resolve netpool netpool-echo"
 cflags=$(pkg-config --cflags netpool netpool-echo)
 # What a user types: no --static although the libraries are static archives, so the
-# public Requires must carry everything they need (OpenSSL) for this to link.
+# public Requires must carry everything they need (OpenSSL, in a build with TLS) for this to link.
 libs=$(pkg-config --libs netpool netpool-echo)
 step "pkg-config --cflags: $cflags"
 step "pkg-config --libs: $libs"

@@ -2,7 +2,9 @@
 // client io_context threads, running a coroutine under a wall-clock guard, counting fds.
 #pragma once
 
+#include <netpool/config.hpp>
 #include <netpool/echo/server.hpp>
+#include <netpool/options.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/bind_cancellation_slot.hpp>
@@ -40,6 +42,23 @@ namespace netpool::test {
 
 /// How long a test coroutine may run before the test fails instead of hanging.
 inline constexpr std::chrono::milliseconds default_guard{10000};
+
+/// Decorator for test cases that need TLS: `TEST_CASE("tls: ..." * test::needs_tls())`.
+/// Built without TLS they are skipped, and doctest's summary counts them as skipped, never
+/// as passed (`--no-skip` runs them anyway, and they then fail with netpool's config_error).
+inline doctest::skip needs_tls() { return doctest::skip(NETPOOL_HAS_TLS == 0); }
+
+/// Runs `f`, which must throw netpool::config_error naming `field` and saying why TLS is
+/// unavailable (NETPOOL_NO_TLS_REASON). For the checks of a build without TLS.
+template <class F> void expect_no_tls_error(F&& f, const std::string& field) {
+    try {
+        f();
+        FAIL("expected a config_error naming " << field);
+    } catch (const netpool::config_error& e) {
+        CHECK(e.field() == field);
+        CHECK(std::string(e.what()).find(NETPOOL_NO_TLS_REASON) != std::string::npos);
+    }
+}
 
 /// A directory for this process's files: a fresh directory under $NETPOOL_TEST_TMP (created
 /// if missing) or under /tmp. Removed when the process exits.

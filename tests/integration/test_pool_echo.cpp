@@ -109,35 +109,39 @@ struct event_log {
     }
 };
 
+/// Twenty requests through a pool of 2 + 2, checked in and out, then a clean close.
+void round_trips(bool use_tls) {
+    test::server_thread srv(use_tls ? tls_server() : echo::server_options{});
+    asio::io_context ioc;
+    {
+        pool p(ioc.get_executor(), use_tls ? tls(srv.port()) : plain(srv.port()), echo::adapter{}, quick(2, 2),
+               "basic");
+        auto ec = test::run(ioc, [&]() -> awaitable<std::error_code> {
+            for (int i = 0; i < 20; ++i)
+                if (auto e = co_await echo_once(p, "hello " + std::to_string(i))) co_return e;
+            co_return std::error_code{};
+        }());
+        CHECK_FALSE(ec);
+        auto s = p.stats();
+        CHECK(s.checkouts[idx(checkout_result::ok)] == 20);
+        CHECK(s.leased == 0);
+        CHECK(s.connects_ok >= 1);
+        CHECK(s.protocol == "echo");
+        p.close();
+        test::run(ioc, until([&] { return p.stats().idle + p.stats().connecting + p.stats().busy == 0; }));
+    }
+    ioc.restart();
+    ioc.run_for(100ms);
+}
+
 }  // namespace
 
 TEST_SUITE("pool_echo") {
 
-TEST_CASE_FIXTURE(test::no_fd_leak, "checkout, request and return over plain TCP and TLS") {
-    for (bool use_tls : {false, true}) {
-        CAPTURE(use_tls);
-        test::server_thread srv(use_tls ? tls_server() : echo::server_options{});
-        asio::io_context ioc;
-        {
-            pool p(ioc.get_executor(), use_tls ? tls(srv.port()) : plain(srv.port()), echo::adapter{}, quick(2, 2),
-                   "basic");
-            auto ec = test::run(ioc, [&]() -> awaitable<std::error_code> {
-                for (int i = 0; i < 20; ++i)
-                    if (auto e = co_await echo_once(p, "hello " + std::to_string(i))) co_return e;
-                co_return std::error_code{};
-            }());
-            CHECK_FALSE(ec);
-            auto s = p.stats();
-            CHECK(s.checkouts[idx(checkout_result::ok)] == 20);
-            CHECK(s.leased == 0);
-            CHECK(s.connects_ok >= 1);
-            CHECK(s.protocol == "echo");
-            p.close();
-            test::run(ioc, until([&] { return p.stats().idle + p.stats().connecting + p.stats().busy == 0; }));
-        }
-        ioc.restart();
-        ioc.run_for(100ms);
-    }
+TEST_CASE_FIXTURE(test::no_fd_leak, "checkout, request and return over plain TCP") { round_trips(false); }
+
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: checkout, request and return over TLS" * test::needs_tls()) {
+    round_trips(true);
 }
 
 TEST_CASE("overflow grows under load and shrinks after") {
@@ -241,7 +245,7 @@ TEST_CASE("refused connections put the endpoint down with the cause") {
     }());
 }
 
-TEST_CASE("TLS: a certificate for the wrong host name fails verification") {
+TEST_CASE("tls: a certificate for the wrong host name fails verification" * test::needs_tls()) {
     echo::server_options so;
     so.cert_file = test::certs().wrong_name_cert;
     so.key_file = test::certs().wrong_name_key;
@@ -715,5 +719,29 @@ TEST_CASE("stats as JSON and Prometheus text from a live pool") {
     auto prom = to_prometheus({s});
     CHECK(prom.find("netpool_checkouts_total{pool=\"metrics\",result=\"ok\"} 1") != std::string::npos);
 }
+
+#if !NETPOOL_HAS_TLS
+TEST_CASE("without TLS: pools refuse TLS endpoints with a config_error that says why") {
+    MESSAGE("the test cases named 'tls: ...' are skipped (doctest counts them as skipped): " NETPOOL_NO_TLS_REASON);
+    test::server_thread srv;
+    asio::io_context ioc;
+    registry reg(ioc.get_executor());
+    for (auto mode : {tls_mode::implicit, tls_mode::starttls}) {
+        CAPTURE(to_string(mode));
+        endpoint ep = plain(srv.port());
+        ep.tls = mode;
+        test::expect_no_tls_error([&] { pool p(ioc.get_executor(), ep, echo::adapter{}, quick(1, 0)); },
+                                  "endpoint.tls");
+        test::expect_no_tls_error(
+            [&] { (void)reg.pool_for(ep, credentials{"u", "s"}, [] { return any_adapter(echo::adapter{}); }, quick(1, 0)); },
+            "endpoint.tls");
+        test::expect_no_tls_error([&] { (void)reg.start_pool("tls", ep, echo::adapter{}, quick(1, 0)); },
+                                  "endpoint.tls");
+    }
+    CHECK(reg.size() == 0);
+    ioc.run_for(50ms);
+    CHECK(srv.server().connections_accepted() == 0);
+}
+#endif
 
 }  // TEST_SUITE

@@ -79,6 +79,39 @@ struct client {
     netpool::connection conn;
 };
 
+/// A caller's timeout of 0 to 3 ms around connect_transport and then a request, 40 times
+/// against the server at `port`: limits that land before, inside and after the lookup, the
+/// connect and (use_tls) the TLS handshake. Whichever it is, the outcome must be clean.
+void timeout_sweep(std::uint16_t port, bool use_tls) {
+    const echo::adapter a;
+    int finished = 0;
+    int cut_short = 0;
+    for (int i = 0; i < 40; ++i) {
+        // Host names take the resolver path, IP literals skip it.
+        const std::string host = i % 2 == 1 ? "localhost" : "127.0.0.1";
+        auto ep = use_tls ? tls_endpoint(port, host) : plain_endpoint(port);
+        ep.host = host;
+        client cl(ep);
+        const auto limit = std::chrono::milliseconds((i / 2) % 4);
+        const auto ec = test::run(cl.ioc, netpool::with_timeout(netpool::connect_transport(cl.conn, generous, generous),
+                                                                limit, errc::operation_timeout));
+        if (ec) {
+            CHECK(ec == errc::operation_timeout);
+            CHECK_FALSE(cl.conn.io().is_open());
+            ++cut_short;
+            continue;
+        }
+        ++finished;
+        REQUIRE(test::run(cl.ioc, a.handshake(cl.conn)) == std::error_code{});
+        std::string reply;
+        const auto rec = test::run(cl.ioc, netpool::with_timeout(a.request(cl.conn, "tick", reply), limit,
+                                                                 errc::operation_timeout));
+        if (rec) CHECK(rec == errc::operation_timeout);  // the connection is then unusable; dropped below
+        else CHECK(reply == "tick");
+    }
+    MESSAGE(std::string(use_tls ? "tls: " : "plain: ") << finished << " connects finished, " << cut_short << " were cut short");
+}
+
 }  // namespace
 
 TEST_SUITE("transport_echo") {
@@ -109,7 +142,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "plain: request, reply, ping, large and empt
     CHECK(srv.server().connections_accepted() == 1);
 }
 
-TEST_CASE_FIXTURE(test::no_fd_leak, "tls: verified by IP SAN and by DNS SAN with SNI") {
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: verified by IP SAN and by DNS SAN with SNI" * test::needs_tls()) {
     test::server_thread srv(tls_server_options());
     const echo::adapter a;
     std::string reply;
@@ -139,7 +172,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: verified by IP SAN and by DNS SAN with
     }
 }
 
-TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a certificate for another name fails verification") {
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a certificate for another name fails verification" * test::needs_tls()) {
     test::server_thread srv(tls_server_options(true));
 
     SUBCASE("IP literal") {
@@ -166,7 +199,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a certificate for another name fails v
     }
 }
 
-TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a server from an untrusted CA fails verification") {
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a server from an untrusted CA fails verification" * test::needs_tls()) {
     test::server_thread srv(tls_server_options());
     auto ep = tls_endpoint(srv.port());
     ep.tls_opts.ca_file = test::certs().other_ca_cert;
@@ -175,14 +208,14 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a server from an untrusted CA fails ve
     CHECK_FALSE(cl.conn.io().is_open());
 }
 
-TEST_CASE_FIXTURE(test::no_fd_leak, "tls: plain server behind an implicit-TLS endpoint") {
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: plain server behind an implicit-TLS endpoint" * test::needs_tls()) {
     test::server_thread srv;  // answers the ClientHello with its greeting line
     client cl(tls_endpoint(srv.port()));
     CHECK(cl.connect() == errc::tls_handshake_failed);
     CHECK_FALSE(cl.conn.io().is_open());
 }
 
-TEST_CASE("tls: an unloadable CA file is a configuration error naming the field") {
+TEST_CASE("tls: an unloadable CA file is a configuration error naming the field" * test::needs_tls()) {
     netpool::tls_options o;
     o.ca_file = test::temp_dir() + "/does-not-exist.pem";
     try {
@@ -234,6 +267,9 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "silent server: handshakes time out") {
                                                                 errc::handshake_timeout));
         CHECK(ec == errc::handshake_timeout);
     }
+}
+
+TEST_CASE_FIXTURE(test::no_fd_leak, "tls: silent server: handshakes time out" * test::needs_tls()) {
     SUBCASE("TLS handshake never answered") {
         auto t = tls_server_options();
         t.mode = echo::fault_mode::silent;
@@ -258,38 +294,15 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "silent server: handshakes time out") {
 }
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "a caller's timeout at any point of connect or request leaves nothing behind") {
-    test::server_thread plain_srv;
-    test::server_thread tls_srv(tls_server_options());
-    const echo::adapter a;
-    int finished = 0;
-    int cut_short = 0;
-    for (int i = 0; i < 80; ++i) {
-        const bool use_tls = i % 2 == 1;
-        // Host names take the resolver path, IP literals skip it.
-        const std::string host = (i / 2) % 2 == 1 ? "localhost" : "127.0.0.1";
-        auto ep = use_tls ? tls_endpoint(tls_srv.port(), host) : plain_endpoint(plain_srv.port());
-        ep.host = host;
-        client cl(ep);
-        // Limits of 0 to 3 ms land before, inside and after the lookup, the connect and the
-        // TLS handshake; whichever it is, the outcome must be clean.
-        const auto limit = std::chrono::milliseconds((i / 4) % 4);
-        const auto ec = test::run(cl.ioc, netpool::with_timeout(netpool::connect_transport(cl.conn, generous, generous),
-                                                                limit, errc::operation_timeout));
-        if (ec) {
-            CHECK(ec == errc::operation_timeout);
-            CHECK_FALSE(cl.conn.io().is_open());
-            ++cut_short;
-            continue;
-        }
-        ++finished;
-        REQUIRE(test::run(cl.ioc, a.handshake(cl.conn)) == std::error_code{});
-        std::string reply;
-        const auto rec = test::run(cl.ioc, netpool::with_timeout(a.request(cl.conn, "tick", reply), limit,
-                                                                 errc::operation_timeout));
-        if (rec) CHECK(rec == errc::operation_timeout);  // the connection is then unusable; dropped below
-        else CHECK(reply == "tick");
-    }
-    MESSAGE(finished << " connects finished, " << cut_short << " were cut short");
+    test::server_thread srv;
+    timeout_sweep(srv.port(), false);
+}
+
+TEST_CASE_FIXTURE(test::no_fd_leak,
+                  "tls: a caller's timeout at any point of connect, handshake or request leaves nothing behind" *
+                      test::needs_tls()) {
+    test::server_thread srv(tls_server_options());
+    timeout_sweep(srv.port(), true);
 }
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "a bad greeting is rejected") {
@@ -404,5 +417,43 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "with_timeout") {
     };
     CHECK_THROWS_AS(test::run(ioc, netpool::with_timeout(throws(), 5s, custom)), std::runtime_error);
 }
+
+#if !NETPOOL_HAS_TLS
+TEST_CASE_FIXTURE(test::no_fd_leak, "without TLS: the TLS entry points are config_errors that say why") {
+    MESSAGE("the test cases named 'tls: ...' are skipped (doctest counts them as skipped): " NETPOOL_NO_TLS_REASON);
+    test::expect_no_tls_error([] { (void)netpool::make_client_tls_context({}); }, "tls");
+
+    test::server_thread srv;
+    for (auto mode : {netpool::tls_mode::implicit, netpool::tls_mode::starttls}) {
+        CAPTURE(netpool::to_string(mode));
+        netpool::endpoint ep = plain_endpoint(srv.port());
+        ep.tls = mode;
+        asio::io_context ioc;
+        netpool::connection conn(ioc.get_executor(), ep, nullptr, 1);
+        test::expect_no_tls_error([&] { (void)test::run(ioc, netpool::connect_transport(conn, generous, generous)); },
+                                  "endpoint.tls");
+        CHECK_FALSE(conn.io().is_open());  // refused before anything was opened
+    }
+    CHECK(srv.server().connections_accepted() == 0);
+
+    // STARTTLS over a plain connection: refused, and the connection (whose peer would now
+    // expect a handshake) is closed.
+    client cl(plain_endpoint(srv.port()));
+    REQUIRE(cl.open() == std::error_code{});
+    CHECK_FALSE(cl.conn.io().is_tls());
+    test::expect_no_tls_error([&] { (void)test::run(cl.ioc, netpool::start_tls(cl.conn, generous)); }, "tls");
+    CHECK_FALSE(cl.conn.io().is_open());
+
+    // The echo server refuses certificate options instead of serving plain TCP to TLS clients.
+    asio::io_context sctx;
+    echo::server_options so;
+    so.cert_file = "server.pem";
+    so.key_file = "server.key";
+    test::expect_no_tls_error([&] { echo::server s(sctx.get_executor(), so); }, "cert_file");
+    so.cert_file.clear();
+    test::expect_no_tls_error([&] { echo::server s(sctx.get_executor(), so); }, "key_file");
+    CHECK_FALSE(echo::server(sctx.get_executor(), {}).tls());
+}
+#endif
 
 }  // TEST_SUITE

@@ -1,12 +1,15 @@
 // Error category and conditions, endpoint/identity formatting, event names, and the
 // adapter registry.
 #include <netpool/adapter.hpp>
+#include <netpool/config.hpp>
 #include <netpool/endpoint.hpp>
 #include <netpool/error.hpp>
 #include <netpool/events.hpp>
 
 #include <asio/error.hpp>
+#if NETPOOL_HAS_TLS
 #include <asio/ssl/error.hpp>
+#endif
 
 #include <doctest/doctest.h>
 
@@ -112,8 +115,11 @@ TEST_CASE("endpoint_down_for maps causes") {
 
     CHECK(endpoint_down_for(ec(errc::tls_verify_failed)) == errc::endpoint_down_tls);
     CHECK(endpoint_down_for(ec(errc::tls_handshake_failed)) == errc::endpoint_down_tls);
+#if NETPOOL_HAS_TLS
+    // Asio's TLS categories exist only with OpenSSL.
     CHECK(endpoint_down_for(std::error_code(asio::ssl::error::stream_truncated)) == errc::endpoint_down_tls);
     CHECK(endpoint_down_for(std::error_code(0x0A000086, asio::error::get_ssl_category())) == errc::endpoint_down_tls);
+#endif
 
     CHECK(endpoint_down_for(ec(errc::handshake_rejected)) == errc::endpoint_down_handshake);
     CHECK(endpoint_down_for(ec(errc::protocol_error)) == errc::endpoint_down_handshake);

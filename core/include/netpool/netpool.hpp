@@ -2,6 +2,7 @@
 #pragma once
 
 #include <netpool/adapter.hpp>
+#include <netpool/config.hpp>
 #include <netpool/connection.hpp>
 #include <netpool/endpoint.hpp>
 #include <netpool/error.hpp>

@@ -1,5 +1,6 @@
 #include <netpool/echo/adapter.hpp>
 
+#include <netpool/config.hpp>
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
 
@@ -9,7 +10,9 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
+#if NETPOOL_HAS_TLS
 #include <asio/ssl/error.hpp>
+#endif
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -30,9 +33,11 @@ constexpr std::size_t max_greeting_line = 256;
 /// The server going away mid-exchange, however the socket reports it, is one outcome for
 /// the caller: the connection is gone and nothing partial can be used.
 std::error_code map_io_error(const std::error_code& ec) {
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset ||
-        ec == asio::error::broken_pipe)
+    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
         return errc::connection_closed;
+#if NETPOOL_HAS_TLS
+    if (ec == asio::ssl::error::stream_truncated) return errc::connection_closed;
+#endif
     return ec;
 }
 

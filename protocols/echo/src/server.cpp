@@ -1,5 +1,6 @@
 #include <netpool/echo/server.hpp>
 
+#include <netpool/config.hpp>
 #include <netpool/options.hpp>
 
 #include <asio/buffer.hpp>
@@ -8,7 +9,9 @@
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#if NETPOOL_HAS_TLS
 #include <asio/ssl.hpp>
+#endif
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
@@ -76,7 +79,9 @@ struct session {
         socket.close(ignored);
     }
     tcp::socket socket;  // its executor is the connection's strand
+#if NETPOOL_HAS_TLS
     std::optional<asio::ssl::stream<tcp::socket&>> tls;
+#endif
 };
 
 /// One listening socket; a restart makes a new one, so an old accept loop can only ever
@@ -91,12 +96,18 @@ struct server::impl : std::enable_shared_from_this<impl> {
         mode.store(opts.mode);
         reset_after.store(std::max<std::size_t>(opts.reset_after, 1));
         port.store(opts.port);
+#if NETPOOL_HAS_TLS
         if (opts.cert_file.empty() != opts.key_file.empty())
             throw config_error(opts.cert_file.empty() ? "cert_file" : "key_file",
                                "TLS needs both a certificate and a key");
         if (!opts.cert_file.empty()) load_tls();
+#else
+        if (!opts.cert_file.empty() || !opts.key_file.empty())
+            throw config_error(opts.cert_file.empty() ? "key_file" : "cert_file", NETPOOL_NO_TLS_REASON);
+#endif
     }
 
+#if NETPOOL_HAS_TLS
     void load_tls() {
         auto& ctx = tls_ctx.emplace(asio::ssl::context::tls_server);
         SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
@@ -106,6 +117,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
         ctx.use_private_key_file(opts.key_file, asio::ssl::context::pem, ec);
         if (ec) throw config_error("key_file", "cannot load '" + opts.key_file + "': " + ec.message());
     }
+#endif
 
     void start();
     void stop(std::function<void()> on_stopped);
@@ -117,7 +129,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
     const asio::any_io_executor ex;
     server_options opts;  // port updated by the first start(); guarded by mu after that
+#if NETPOOL_HAS_TLS
     std::optional<asio::ssl::context> tls_ctx;
+#endif
 
     std::atomic<fault_mode> mode{fault_mode::normal};
     std::atomic<std::size_t> reset_after{1};
@@ -254,10 +268,12 @@ asio::awaitable<void> server::impl::run_session(std::shared_ptr<session> s, std:
     if (mode.load() == fault_mode::silent) {
         // Not even a TLS handshake: a client's connect succeeds and then hears nothing.
         co_await drain(*s);
+#if NETPOOL_HAS_TLS
     } else if (tls_ctx) {
         auto& tls = s->tls.emplace(s->socket, *tls_ctx);
         auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, use_tuple);
         if (!ec) co_await serve(tls);
+#endif
     } else {
         co_await serve(s->socket);
     }
@@ -359,7 +375,13 @@ server::~server() { impl_->stop({}); }
 void server::start() { impl_->start(); }
 void server::stop(std::function<void()> on_stopped) { impl_->stop(std::move(on_stopped)); }
 std::uint16_t server::port() const noexcept { return impl_->port.load(); }
-bool server::tls() const noexcept { return impl_->tls_ctx.has_value(); }
+bool server::tls() const noexcept {
+#if NETPOOL_HAS_TLS
+    return impl_->tls_ctx.has_value();
+#else
+    return false;
+#endif
+}
 void server::set_mode(fault_mode m) noexcept { impl_->mode.store(m); }
 void server::set_reset_after(std::size_t n) noexcept { impl_->reset_after.store(std::max<std::size_t>(n, 1)); }
 fault_mode server::mode() const noexcept { return impl_->mode.load(); }

@@ -36,6 +36,7 @@ struct server_options {
     std::string address = "127.0.0.1";
     std::uint16_t port = 0;       ///< 0: an ephemeral port, see server::port()
     std::string cert_file;        ///< PEM certificate chain; with key_file, the server speaks TLS
+                                  ///< (rejected with config_error when built without TLS)
     std::string key_file;         ///< PEM private key
     std::size_t max_frame = default_max_frame;  ///< a larger frame closes the connection
     fault_mode mode = fault_mode::normal;
@@ -48,7 +49,8 @@ struct server_options {
 /// largest frame seen, and answers every complete frame in one write without copying it.
 ///
 /// Errors: the constructor throws config_error (a std::invalid_argument) naming cert_file or
-/// key_file when they cannot be loaded, or only one of them is given; start() throws
+/// key_file when they cannot be loaded, or only one of them is given, and naming cert_file
+/// when netpool was built without TLS (NETPOOL_HAS_TLS 0) and they are given; start() throws
 /// std::system_error when it cannot listen (address in use, bad address). Those are
 /// configuration mistakes. Network failures on a connection only end that connection.
 /// Thread safety: every member function may be called from any thread, including the
@@ -71,6 +73,7 @@ public:
 
     /// The bound port (0 before the first start()).
     std::uint16_t port() const noexcept;
+    /// Whether the server speaks TLS (always false when built without TLS).
     bool tls() const noexcept;
 
     void set_mode(fault_mode m) noexcept;
