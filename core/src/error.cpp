@@ -70,6 +70,7 @@ public:
         switch (static_cast<condition>(v)) {
         case condition::endpoint_down: return "endpoint down";
         case condition::timeout: return "timed out";
+        case condition::handshake_rejected: return "server rejected the protocol handshake";
         }
         return "unknown netpool condition " + std::to_string(v);
     }
@@ -94,6 +95,13 @@ public:
             // ETIMEDOUT from the OS. Comparing with a std::errc asks the generic
             // category, never this one, so this does not recurse.
             return is_os_error(ec, std::errc::timed_out);
+        case condition::handshake_rejected:
+            if (ec.category() == netpool_category())
+                return ec.value() == static_cast<int>(errc::handshake_rejected) ||
+                       ec.value() == static_cast<int>(errc::protocol_error);
+            // A protocol's category says so through its default condition. Comparing two
+            // error_conditions compares category and value only: no recursion into here.
+            return ec.category().default_error_condition(ec.value()) == std::error_condition(cond, *this);
         }
         return false;
     }
@@ -126,6 +134,8 @@ errc endpoint_down_for(const std::error_code& cause) noexcept {
         default: return errc::endpoint_down_other;
         }
     }
+    // A protocol's own handshake failure (e.g. smtp::errc::auth_failed).
+    if (cause == condition::handshake_rejected) return errc::endpoint_down_handshake;
     if (is_os_error(cause, std::errc::connection_refused)) return errc::endpoint_down_refused;
     if (is_os_error(cause, std::errc::timed_out)) return errc::endpoint_down_timeout;
     // "asio.ssl" carries OpenSSL's error codes; "asio.ssl.stream" carries truncation and

@@ -138,6 +138,40 @@ TEST_CASE("endpoint_down_for maps causes") {
     CHECK(endpoint_down_for(ec(errc::endpoint_down_tls)) == errc::endpoint_down_tls);
 }
 
+// A protocol's category that declares some of its values handshake failures, the way
+// smtp::errc::auth_failed does, without linking the SMTP library into this test.
+class fake_protocol_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "fake.protocol"; }
+    std::string message(int v) const override { return "fake protocol error " + std::to_string(v); }
+    std::error_condition default_error_condition(int v) const noexcept override {
+        if (v == 1) return netpool::make_error_condition(netpool::condition::handshake_rejected);
+        return {v, *this};
+    }
+};
+const fake_protocol_category fake_protocol;
+
+TEST_CASE("handshake_rejected condition and endpoint_down_for of protocol causes") {
+    using netpool::condition;
+    using netpool::endpoint_down_for;
+    CHECK(ec(errc::handshake_rejected) == condition::handshake_rejected);
+    CHECK(ec(errc::protocol_error) == condition::handshake_rejected);
+    CHECK(ec(errc::connection_closed) != condition::handshake_rejected);
+    CHECK(ec(errc::handshake_timeout) != condition::handshake_rejected);
+    CHECK(ec(errc::endpoint_down_handshake) != condition::handshake_rejected);
+    CHECK(std::error_code(asio::error::eof) != condition::handshake_rejected);
+    CHECK(std::error_code{} != condition::handshake_rejected);
+    CHECK(netpool::make_error_condition(condition::handshake_rejected).message().find("unknown") ==
+          std::string::npos);
+
+    const std::error_code auth_failed(1, fake_protocol);  // maps to handshake_rejected
+    const std::error_code other(2, fake_protocol);        // does not
+    CHECK(auth_failed == condition::handshake_rejected);
+    CHECK(other != condition::handshake_rejected);
+    CHECK(endpoint_down_for(auth_failed) == errc::endpoint_down_handshake);
+    CHECK(endpoint_down_for(other) == errc::endpoint_down_other);
+}
+
 TEST_CASE("is_connection_fatal") {
     CHECK_FALSE(netpool::is_connection_fatal(std::error_code{}));
     CHECK(netpool::is_connection_fatal(ec(errc::operation_timeout)));

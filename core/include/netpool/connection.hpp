@@ -31,6 +31,7 @@ public:
     /// Adapter-owned per-connection state (capabilities, selected mailbox, ...).
     /// Cleared when the worker reconnects.
     std::any& state() noexcept { return state_; }
+    const std::any& state() const noexcept { return state_; }
 
     /// Ask for the adapter's reset before this connection is reused (e.g. after a
     /// failed transaction). Cleared at each checkout.

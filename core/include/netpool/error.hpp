@@ -42,6 +42,10 @@ enum class errc {
 enum class condition {
     endpoint_down = 1,  ///< any errc::endpoint_down_*
     timeout,            ///< checkout_timeout, connect_timeout, handshake_timeout, operation_timeout
+    /// The server refused the protocol handshake: errc::handshake_rejected,
+    /// errc::protocol_error, and any protocol's own error whose category's
+    /// default_error_condition() maps to this (e.g. smtp::errc::auth_failed).
+    handshake_rejected,
 };
 
 const std::error_category& netpool_category() noexcept;
@@ -52,7 +56,8 @@ inline std::error_condition make_error_condition(condition c) noexcept {
     return {static_cast<int>(c), netpool_condition_category()};
 }
 
-/// Maps a real failure cause to the endpoint_down value that carries it.
+/// Maps a real failure cause to the endpoint_down value that carries it. Any cause
+/// equivalent to condition::handshake_rejected gives endpoint_down_handshake.
 errc endpoint_down_for(const std::error_code& cause) noexcept;
 
 /// True for errors a worker should treat as "the connection is no longer usable".

@@ -1,0 +1,149 @@
+// The SMTP protocol adapter: session set-up for the pool (greeting, EHLO, STARTTLS, AUTH),
+// NOOP/RSET/QUIT, and one mail transaction on a leased connection.
+#pragma once
+
+#include <netpool/adapter.hpp>
+#include <netpool/connection.hpp>
+#include <netpool/endpoint.hpp>
+#include <netpool/smtp/error.hpp>
+#include <netpool/smtp/message.hpp>
+#include <netpool/smtp/reply.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace netpool::smtp {
+
+/// How a client opens and uses a session. A plain struct with defaults; validate() checks it.
+struct client_options {
+    std::string helo_name = "localhost";  ///< EHLO/HELO argument
+    credentials cred;                      ///< empty user: no AUTH
+    /// Mechanisms in order of preference; the first the server offers is used. Known:
+    /// "PLAIN", "LOGIN" (and "XOAUTH2", which oauth_token adds by itself).
+    std::vector<std::string> mechanisms = {"PLAIN", "LOGIN"};
+    /// XOAUTH2 (Google/Microsoft): called for the token at each AUTH; `refresh` is true
+    /// when the previous token was rejected. Setting it puts "XOAUTH2" first; PLAIN and
+    /// LOGIN are then used only if cred.secret is not empty. Called on the connection's
+    /// executor; it must not block for long.
+    std::function<std::string(bool refresh)> oauth_token;
+    /// Credentials over a connection without TLS only when this is true.
+    bool allow_plaintext_auth = false;
+    bool use_pipelining = true;                        ///< when the server offers PIPELINING
+    reply_limits limits;                               ///< line length and lines per reply
+    std::chrono::milliseconds command_timeout{30000};  ///< any one command's reply
+    std::chrono::milliseconds data_timeout{120000};    ///< sending the content and the reply to the final dot
+
+    /// Throws netpool::config_error naming the field ("helo_name", "mechanisms",
+    /// "command_timeout", "cred.user", ...). Never puts a secret in the message.
+    void validate() const;
+};
+
+/// Per-recipient outcome.
+struct recipient_result {
+    std::string address;
+    int code = 0;                           ///< the RCPT reply code (0: no reply was read)
+    std::optional<enhanced_status> status;
+    std::string text;                       ///< the reply text (from the server; no secrets)
+    bool accepted() const noexcept { return code >= 200 && code < 300; }
+};
+
+/// The outcome of one transaction. `sent` only after 250 to the final dot.
+struct send_result {
+    bool sent = false;
+    std::error_code ec;             ///< empty when sent (even if some recipients were refused)
+    /// Where it ended: "checkout", "envelope" (checked before sending), "SIZE", "MAIL FROM",
+    /// "RCPT TO", "DATA", "end of data", or "" when sent.
+    std::string stage;
+    std::optional<reply> last_reply;  ///< the reply that decided the outcome, if any
+    std::vector<recipient_result> recipients;
+    /// More about the failure when there is more to say (e.g. the handshake failure behind
+    /// an endpoint_down checkout: "AUTH PLAIN: 535 5.7.8 ..."). Never credentials.
+    std::string detail;
+    /// The connection is in an unknown state or closing (421, I/O or parse error, timeout):
+    /// the lease holder must lease::discard() it.
+    bool discard = false;
+
+    bool discard_connection() const noexcept { return discard; }
+    /// One line for logs: "sent to 2/3 recipients" or "failed at RCPT TO: <message>
+    /// (550 5.1.1 ...)". Never credentials.
+    std::string to_string() const;
+};
+
+/// Speaks SMTP for a pool. Satisfies netpool::protocol_adapter. One adapter object (and its
+/// copies, which share the failure record) serves every connection of a pool; session state
+/// (read buffer, capabilities) lives in connection::state().
+///
+/// Errors from the hooks: smtp::errc values (the handshake ones are equivalent to
+/// netpool::condition::handshake_rejected), netpool::errc::protocol_error /
+/// frame_too_large for replies that break the grammar or reply_limits,
+/// connection_closed when the server goes away, operation_timeout when a reply does not
+/// come within command_timeout, and socket/TLS errors as they come.
+/// Thread safety: const member functions may run concurrently on different connections;
+/// one connection is used by one coroutine at a time.
+/// Cancellation: per-operation cancellation is supported; the connection is then in an
+/// unknown state and must be discarded (the pool does that for its hooks).
+class adapter {
+public:
+    /// Throws config_error if options.validate() does.
+    explicit adapter(client_options options = {});
+
+    std::string_view name() const noexcept { return "smtp"; }
+    const client_options& options() const noexcept { return options_; }
+
+    /// Greeting (220), EHLO (HELO fallback on 5xx), STARTTLS + EHLO again (tls_mode::starttls),
+    /// AUTH when credentials are set. Without TLS support (NETPOOL_HAS_TLS 0), an endpoint
+    /// with tls_mode::starttls throws config_error("endpoint.tls", ...).
+    asio::awaitable<std::error_code> handshake(connection& c) const;
+    /// NOOP, expecting 250.
+    asio::awaitable<std::error_code> health_check(connection& c) const;
+    /// RSET, expecting 250.
+    asio::awaitable<std::error_code> reset(connection& c) const;
+    /// QUIT; errors ignored.
+    asio::awaitable<void> close(connection& c) const;
+    /// After a failed transaction (send() calls connection::request_reset()).
+    bool needs_reset(const connection& c) const noexcept { return c.reset_requested(); }
+
+    /// The capabilities the last EHLO of this connection announced (null before handshake).
+    static const capabilities* session_capabilities(const connection& c);
+
+    /// One transaction on a leased, handshaken connection: MAIL FROM, RCPT TO (each), DATA,
+    /// the content (dot-stuffed, CRLF-normalised by encode_data), the final dot. Pipelined
+    /// (RFC 2920) when the server offers it and options().use_pipelining. Addresses, the
+    /// recipient count and SIZE are checked before anything is sent. On 421 or any I/O or
+    /// parse error the result says discard_connection(); after any other failure the
+    /// connection asks for reset() (RSET) before reuse. Never throws for anything the
+    /// server does; throws std::logic_error if `c` was not handshaken by an smtp adapter.
+    asio::awaitable<send_result> send(connection& c, const envelope& env, std::string_view content) const;
+
+    /// The text of the last handshake failure of any connection of this adapter (and its
+    /// copies), e.g. "AUTH PLAIN: 535 5.7.8 Authentication credentials invalid"; empty if
+    /// none failed. Never credentials (a reply that echoes one is redacted). Thread-safe.
+    std::string last_handshake_failure() const;
+    /// The server reply behind last_handshake_failure(), when there was one. Thread-safe.
+    std::optional<reply> last_handshake_reply() const;
+
+    struct shared_state;  // failure record and XOAUTH2 refresh flag, shared by copies
+
+private:
+    client_options options_;
+    std::shared_ptr<shared_state> shared_;
+};
+
+/// Adds "smtp" to `registry`. Parameters (all optional): helo, user, password_env (the name
+/// of an environment variable that holds the secret), mechanisms (comma-separated),
+/// allow_plaintext_auth, pipelining ("true"/"false"), command_timeout_ms, data_timeout_ms,
+/// max_line, max_lines. Secrets are never parameters themselves: parameter maps come from
+/// config files and command lines and end up in logs, `ps` and shell history; and pools are
+/// keyed by credentials (registry::pool_for), which a factory cannot see. Unknown parameters
+/// and bad values throw config_error naming the parameter.
+void register_smtp_adapter(adapter_registry& registry);
+
+}  // namespace netpool::smtp

@@ -1,0 +1,42 @@
+// SMTP error codes: what an SMTP server (or an impossible envelope) can make a send fail with.
+// Transport and parse failures stay in netpool's own category (connection_closed,
+// protocol_error, frame_too_large, operation_timeout).
+#pragma once
+
+#include <system_error>
+
+namespace netpool::smtp {
+
+/// Error values of the "netpool.smtp" category. Zero is never used.
+enum class errc {
+    greeting_rejected = 1,   ///< the greeting was not 220 (e.g. 554)
+    ehlo_rejected,           ///< both EHLO and the HELO fallback were refused
+    starttls_unavailable,    ///< tls_mode::starttls, and the server does not offer STARTTLS
+    starttls_rejected,       ///< the server answered STARTTLS with something other than 220
+    starttls_injection,      ///< bytes arrived after the 220 to STARTTLS, before the TLS handshake
+    plaintext_auth_refused,  ///< credentials would go in clear text and allow_plaintext_auth is false
+    auth_unavailable,        ///< credentials were given; the server offers no mechanism we may use
+    auth_failed,             ///< the server rejected the credentials (e.g. 535 5.7.8)
+    service_closing,         ///< 421 at any stage: the server is closing the session
+    transient_failure,       ///< a 4xx reply to MAIL, RCPT (every recipient), DATA or the final dot
+    permanent_failure,       ///< a 5xx reply to the same
+    message_too_large,       ///< the message exceeds the server's SIZE (checked before sending)
+    no_recipients,           ///< the envelope has no recipient
+    invalid_address,         ///< an address has CR, LF, '<', '>', a control character, or is empty
+    unexpected_reply,        ///< a reply code the command does not allow (e.g. 354 to MAIL)
+};
+
+/// The category, named "netpool.smtp". Its default_error_condition() maps the handshake
+/// failures (greeting_rejected, ehlo_rejected, starttls_*, plaintext_auth_refused,
+/// auth_unavailable, auth_failed) to netpool::condition::handshake_rejected, so a pool
+/// whose handshakes keep failing that way goes to errc::endpoint_down_handshake.
+const std::error_category& smtp_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), smtp_category()}; }
+
+/// True for the values that are equivalent to netpool::condition::handshake_rejected.
+bool is_handshake_failure(errc e) noexcept;
+
+}  // namespace netpool::smtp
+
+template <> struct std::is_error_code_enum<netpool::smtp::errc> : std::true_type {};
