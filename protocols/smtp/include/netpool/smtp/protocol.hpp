@@ -1,0 +1,83 @@
+// The pure parts of an SMTP client: base64, AUTH responses, address checks, MAIL/RCPT
+// command lines, and the verdict over a transaction's replies. No sockets, so the
+// adapter's decisions are unit-tested with strings.
+#pragma once
+
+#include <netpool/smtp/adapter.hpp>
+#include <netpool/smtp/message.hpp>
+#include <netpool/smtp/reply.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace netpool::smtp {
+
+/// RFC 4648 base64 with padding.
+std::string base64_encode(std::string_view bytes);
+/// Decodes padded or unpadded base64; nullopt for any other character.
+std::optional<std::string> base64_decode(std::string_view text);
+
+/// RFC 4616 PLAIN initial response: base64("" NUL user NUL secret).
+std::string auth_plain_response(std::string_view user, std::string_view secret);
+/// XOAUTH2 initial response: base64("user=" user ^A "auth=Bearer " token ^A ^A).
+std::string xoauth2_response(std::string_view user, std::string_view token);
+
+/// An addr-spec we may put in MAIL FROM:<...> / RCPT TO:<...>: no CR, LF, '<', '>', other
+/// control characters or spaces; not empty unless allow_empty (the null reverse-path).
+bool valid_address(std::string_view address, bool allow_empty) noexcept;
+/// Any byte >= 0x80.
+bool has_8bit(std::string_view bytes) noexcept;
+
+/// What a MAIL FROM carries besides the address.
+struct mail_parameters {
+    std::optional<std::uint64_t> size;  ///< SIZE= (RFC 1870) when the server offers SIZE
+    bool body_8bitmime = false;         ///< BODY=8BITMIME (RFC 6152)
+    bool smtputf8 = false;              ///< SMTPUTF8 (RFC 6531)
+};
+
+/// Checks an envelope and content against the session before anything is sent, and
+/// chooses the MAIL parameters. `message_size` is the content's size with CRLF line ends.
+/// Errors: errc::invalid_address (an address is not valid, or is not ASCII and the server
+/// does not offer SMTPUTF8), errc::no_recipients, errc::message_too_large (over a
+/// non-zero SIZE). `stage` says which check failed ("envelope" or "SIZE").
+std::error_code plan_transaction(const envelope& env, const capabilities& caps, std::size_t message_size,
+                                 bool content_8bit, mail_parameters& out, std::string& stage);
+
+/// "MAIL FROM:<addr> SIZE=n BODY=8BITMIME SMTPUTF8\r\n" (only the parameters that apply).
+std::string mail_from_command(std::string_view address, const mail_parameters& p);
+/// "RCPT TO:<addr>\r\n".
+std::string rcpt_to_command(std::string_view address);
+
+/// What the client does after the replies it has so far to MAIL, RCPT and DATA.
+enum class envelope_next {
+    proceed,        ///< nothing decided: send the next command (or, after 354, the content)
+    send_dot_only,  ///< failed, but the server said 354 to a pipelined DATA: end it with "."
+    done,           ///< failed; the session is intact (RSET before reuse)
+    abort,          ///< 421 or a reply the command does not allow: discard the connection
+};
+
+/// The verdict over a prefix of a transaction's replies: `mail`, then the replies to the
+/// first rcpt.size() recipients of `env`, then `data` if one was read. Lock-step clients
+/// call it after each step; pipelining clients once after reading everything (or after a
+/// 421, with what they have). Fills r.recipients, and on failure r.ec, r.stage,
+/// r.last_reply and r.discard. Rules: 421 anywhere -> service_closing, abort; MAIL 4xx/5xx
+/// -> transient/permanent_failure at "MAIL FROM"; no recipient accepted (after all were
+/// answered) -> transient_failure if any refusal was 4xx, else permanent_failure, at
+/// "RCPT TO"; DATA 4xx/5xx -> failure at "DATA"; a code the command never gives
+/// (1xx/3xx to MAIL or RCPT, other than 354 to DATA) -> unexpected_reply, abort.
+envelope_next judge_envelope(const envelope& env, const reply& mail, const std::vector<reply>& rcpt,
+                             const reply* data, send_result& r);
+
+/// The verdict on the reply to the final dot: 2xx -> sent; 421 -> service_closing (discard);
+/// 4xx/5xx -> transient/permanent_failure at "end of data"; else unexpected_reply (discard).
+void judge_end_of_data(const reply& final_reply, send_result& r);
+
+/// Replaces every occurrence of each non-empty secret in `text` with "[redacted]".
+std::string redact(std::string text, const std::vector<std::string>& secrets);
+
+}  // namespace netpool::smtp

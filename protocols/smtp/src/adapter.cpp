@@ -1,0 +1,569 @@
+// The SMTP adapter: session set-up (greeting, EHLO/HELO, STARTTLS, AUTH), NOOP, RSET, QUIT,
+// and one transaction. Decisions over replies are the pure functions of protocol.hpp; this
+// file does the I/O, every read bounded by a timeout and by reply_limits.
+#include <netpool/smtp/adapter.hpp>
+
+#include <netpool/config.hpp>
+#include <netpool/error.hpp>
+#include <netpool/options.hpp>
+#include <netpool/smtp/protocol.hpp>
+#include <netpool/transport.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#if NETPOOL_HAS_TLS
+#include <asio/ssl/error.hpp>
+#endif
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+namespace netpool::smtp {
+
+struct adapter::shared_state {
+    mutable std::mutex mu;
+    std::string failure;                  // "stage: reply or error", redacted
+    std::optional<reply> failure_reply;   // redacted
+    std::atomic<bool> token_rejected{false};  // XOAUTH2: ask for a fresh token next time
+};
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using std::chrono::milliseconds;
+
+/// Per-connection session, kept in connection::state(). One read buffer for the whole
+/// session, so bytes read past a reply are never lost between commands (they are either
+/// the next pipelined reply or a protocol error).
+struct session {
+    std::string in;  // bytes read but not yet parsed
+    capabilities caps;
+    bool ready = false;  // the handshake completed
+};
+
+session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
+
+std::error_code map_io_error(const std::error_code& ec) {
+    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+        return netpool::errc::connection_closed;
+#if NETPOOL_HAS_TLS
+    if (ec == asio::ssl::error::stream_truncated) return netpool::errc::connection_closed;
+#endif
+    return ec;
+}
+
+/// Reads one complete reply: first from what is buffered, then from the socket. Whatever
+/// follows the reply stays in s.in. The parser bounds the line length and line count, and
+/// it consumes every byte it is given unless a reply completes, so s.in never grows
+/// beyond one read.
+asio::awaitable<std::error_code> read_reply_raw(connection& c, session& s, const reply_limits& limits, reply& out) {
+    reply_parser parser(limits);
+    if (!s.in.empty()) {
+        std::size_t used = 0;
+        const auto st = parser.feed(s.in, used);
+        if (st == reply_parser::status::complete) {
+            s.in.erase(0, used);
+            out = parser.take();
+            co_return std::error_code{};
+        }
+        if (st == reply_parser::status::error) co_return parser.error();
+        s.in.clear();
+    }
+    std::array<char, 4096> chunk;
+    for (;;) {
+        auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk), use_tuple);
+        if (ec) co_return map_io_error(ec);
+        std::size_t used = 0;
+        const auto st = parser.feed(std::string_view(chunk.data(), n), used);
+        if (st == reply_parser::status::complete) {
+            s.in.assign(chunk.data() + used, n - used);
+            out = parser.take();
+            co_return std::error_code{};
+        }
+        if (st == reply_parser::status::error) co_return parser.error();
+    }
+}
+
+asio::awaitable<std::error_code> write_raw(connection& c, std::string_view bytes) {
+    auto [ec, n] = co_await asio::async_write(c.io(), asio::buffer(bytes), use_tuple);
+    co_return ec ? map_io_error(ec) : std::error_code{};
+}
+
+asio::awaitable<std::error_code> exchange_raw(connection& c, session& s, std::string_view line,
+                                              const reply_limits& limits, reply& out) {
+    if (!line.empty()) {
+        if (auto ec = co_await write_raw(c, line)) co_return ec;
+    }
+    co_return co_await read_reply_raw(c, s, limits, out);
+}
+
+/// Sends `line` (if any) and reads one reply within `timeout`. With `alone`, the reply must
+/// be all the server sent: anything after it was sent unasked.
+asio::awaitable<std::error_code> exchange(connection& c, session& s, std::string_view line,
+                                          const client_options& o, milliseconds timeout, reply& out,
+                                          bool alone = true) {
+    auto ec = co_await with_timeout(exchange_raw(c, s, line, o.limits, out), timeout,
+                                    netpool::errc::operation_timeout);
+    if (!ec && alone && !s.in.empty()) ec = netpool::errc::protocol_error;
+    co_return ec;
+}
+
+asio::awaitable<std::error_code> read_reply(connection& c, session& s, const client_options& o, milliseconds timeout,
+                                            reply& out) {
+    co_return co_await exchange(c, s, {}, o, timeout, out, false);
+}
+
+asio::awaitable<std::error_code> write_all(connection& c, std::string_view bytes, milliseconds timeout) {
+    co_return co_await with_timeout(write_raw(c, bytes), timeout, netpool::errc::operation_timeout);
+}
+
+/// Where a handshake failed, for last_handshake_failure(). Secrets collected during AUTH
+/// are removed from anything recorded.
+struct failure_info {
+    std::string stage;
+    std::optional<reply> r;
+    std::vector<std::string> secrets;
+};
+
+std::error_code failed(failure_info& f, std::string stage, std::error_code ec, const reply* r = nullptr) {
+    f.stage = std::move(stage);
+    if (r) f.r = *r;
+    return ec;
+}
+
+/// EHLO, and HELO when EHLO gets a 5xx (a pre-ESMTP server).
+asio::awaitable<std::error_code> greet(connection& c, session& s, const client_options& o, failure_info& f) {
+    reply r;
+    if (auto ec = co_await exchange(c, s, "EHLO " + o.helo_name + "\r\n", o, o.command_timeout, r))
+        co_return failed(f, "EHLO", ec);
+    if (r.code == 250) {
+        s.caps = parse_ehlo(r);
+        co_return std::error_code{};
+    }
+    if (r.code == 421) co_return failed(f, "EHLO", errc::service_closing, &r);
+    if (!r.permanent()) co_return failed(f, "EHLO", errc::ehlo_rejected, &r);
+    if (auto ec = co_await exchange(c, s, "HELO " + o.helo_name + "\r\n", o, o.command_timeout, r))
+        co_return failed(f, "HELO", ec);
+    if (r.code == 421) co_return failed(f, "HELO", errc::service_closing, &r);
+    if (r.code != 250) co_return failed(f, "HELO", errc::ehlo_rejected, &r);
+    s.caps = capabilities{};  // esmtp = false: no extensions
+    co_return std::error_code{};
+}
+
+/// After a failed or refused exchange: 421 closes, anything else is auth_failed.
+std::error_code auth_refused(failure_info& f, const std::string& stage, const reply& r) {
+    return failed(f, stage, r.code == 421 ? std::error_code(errc::service_closing) : errc::auth_failed, &r);
+}
+
+asio::awaitable<std::error_code> auth_plain(connection& c, session& s, const client_options& o, failure_info& f) {
+    const std::string stage = "AUTH PLAIN";
+    const std::string response = auth_plain_response(o.cred.user, o.cred.secret);
+    f.secrets.push_back(response);
+    reply r;
+    if (auto ec = co_await exchange(c, s, "AUTH PLAIN " + response + "\r\n", o, o.command_timeout, r))
+        co_return failed(f, stage, ec);
+    if (r.code == 235) co_return std::error_code{};
+    if (r.code == 334) {
+        // A challenge after an initial response is not PLAIN (RFC 4954 4): cancel.
+        reply end;
+        if (auto ec = co_await exchange(c, s, "*\r\n", o, o.command_timeout, end)) co_return failed(f, stage, ec, &r);
+        co_return auth_refused(f, stage, end);
+    }
+    co_return auth_refused(f, stage, r);
+}
+
+asio::awaitable<std::error_code> auth_login(connection& c, session& s, const client_options& o, failure_info& f) {
+    const std::string stage = "AUTH LOGIN";
+    const std::string user = base64_encode(o.cred.user);
+    const std::string secret = base64_encode(o.cred.secret);
+    f.secrets.push_back(secret);
+    reply r;
+    if (auto ec = co_await exchange(c, s, "AUTH LOGIN\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
+    if (r.code != 334) co_return auth_refused(f, stage, r);
+    if (auto ec = co_await exchange(c, s, user + "\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
+    if (r.code != 334) co_return auth_refused(f, stage, r);
+    if (auto ec = co_await exchange(c, s, secret + "\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
+    if (r.code == 235) co_return std::error_code{};
+    co_return auth_refused(f, stage, r);
+}
+
+asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const client_options& o,
+                                              adapter::shared_state& shared, failure_info& f) {
+    const std::string stage = "AUTH XOAUTH2";
+    const std::string token = o.oauth_token(shared.token_rejected.load());
+    const std::string response = xoauth2_response(o.cred.user, token);
+    f.secrets.push_back(token);
+    f.secrets.push_back(response);
+    reply r;
+    if (auto ec = co_await exchange(c, s, "AUTH XOAUTH2 " + response + "\r\n", o, o.command_timeout, r))
+        co_return failed(f, stage, ec);
+    if (r.code == 235) {
+        shared.token_rejected = false;
+        co_return std::error_code{};
+    }
+    if (r.code == 421) co_return failed(f, stage, errc::service_closing, &r);
+    shared.token_rejected = true;
+    if (r.code == 334) {
+        // The challenge carries the error (base64 JSON); an empty line gets the final 535.
+        reply end;
+        if (auto ec = co_await exchange(c, s, "\r\n", o, o.command_timeout, end)) co_return failed(f, stage, ec, &r);
+        co_return auth_refused(f, stage, end);
+    }
+    co_return auth_refused(f, stage, r);
+}
+
+asio::awaitable<std::error_code> authenticate(connection& c, session& s, const client_options& o,
+                                              adapter::shared_state& shared, failure_info& f) {
+    std::vector<std::string> wanted;
+    if (o.oauth_token) wanted.emplace_back("XOAUTH2");
+    for (const auto& m : o.mechanisms) {
+        if (m == "XOAUTH2" && (!o.oauth_token || !wanted.empty())) continue;
+        if (o.oauth_token && o.cred.secret.empty()) continue;  // PLAIN/LOGIN need the secret
+        wanted.push_back(m);
+    }
+    for (const auto& m : wanted) {
+        if (!s.caps.has_auth(m)) continue;
+        if (m == "XOAUTH2") co_return co_await auth_xoauth2(c, s, o, shared, f);
+        if (m == "PLAIN") co_return co_await auth_plain(c, s, o, f);
+        if (m == "LOGIN") co_return co_await auth_login(c, s, o, f);
+    }
+    co_return failed(f, "AUTH", errc::auth_unavailable);
+}
+
+asio::awaitable<std::error_code> open_session(connection& c, const client_options& o, adapter::shared_state& shared,
+                                              failure_info& f) {
+    c.state() = session{};
+    session& s = *find_session(c);
+    const tls_mode mode = c.remote().tls;
+    const bool auth = !o.cred.user.empty();
+#if !NETPOOL_HAS_TLS
+    if (mode == tls_mode::starttls)
+        throw config_error("endpoint.tls", std::string("is 'starttls', but ") + NETPOOL_NO_TLS_REASON);
+#endif
+    // Decided before a byte is exchanged: the endpoint says no TLS, and the credentials
+    // may not travel without it. netpool never upgrades or downgrades on its own.
+    if (auth && mode == tls_mode::none && !o.allow_plaintext_auth)
+        co_return failed(f, "AUTH", errc::plaintext_auth_refused);
+
+    reply r;
+    if (auto ec = co_await exchange(c, s, {}, o, o.command_timeout, r)) co_return failed(f, "greeting", ec);
+    if (r.code == 421) co_return failed(f, "greeting", errc::service_closing, &r);
+    if (r.code != 220) co_return failed(f, "greeting", errc::greeting_rejected, &r);
+    if (auto ec = co_await greet(c, s, o, f)) co_return ec;
+
+    if (mode == tls_mode::starttls) {
+        if (!s.caps.starttls) co_return failed(f, "STARTTLS", errc::starttls_unavailable);
+        if (auto ec = co_await exchange(c, s, "STARTTLS\r\n", o, o.command_timeout, r, false))
+            co_return failed(f, "STARTTLS", ec);
+        if (r.code == 421) co_return failed(f, "STARTTLS", errc::service_closing, &r);
+        if (r.code != 220) co_return failed(f, "STARTTLS", errc::starttls_rejected, &r);
+        // Anything already read or waiting in the kernel was sent before the handshake, in
+        // clear text, by whoever sits on the path: never parse it as a post-TLS reply.
+        std::error_code avail_ec;
+        const std::size_t waiting = c.io().socket().available(avail_ec);
+        if (!s.in.empty() || waiting > 0 || avail_ec) {
+            s.in.clear();
+            co_return failed(f, "STARTTLS", errc::starttls_injection, &r);
+        }
+        if (auto ec = co_await start_tls(c, o.command_timeout)) co_return failed(f, "STARTTLS handshake", ec);
+        s.caps = capabilities{};  // what the server said in clear text is forgotten
+        if (auto ec = co_await greet(c, s, o, f)) co_return ec;
+    }
+
+    if (auth) {
+        if (auto ec = co_await authenticate(c, s, o, shared, f)) co_return ec;
+    }
+    s.ready = true;
+    co_return std::error_code{};
+}
+
+/// A command outside a transaction that must get 250 (NOOP, RSET).
+asio::awaitable<std::error_code> simple_command(connection& c, const client_options& o, std::string_view line) {
+    session* s = find_session(c);
+    if (!s || !s->ready) co_return netpool::errc::protocol_error;
+    reply r;
+    if (auto ec = co_await exchange(c, *s, line, o, o.command_timeout, r)) co_return ec;
+    if (r.code == 250) co_return std::error_code{};
+    if (r.code == 421) co_return errc::service_closing;
+    co_return errc::unexpected_reply;
+}
+
+asio::awaitable<void> quit(connection& c, const client_options& o) {
+    session* s = find_session(c);
+    if (!s || !c.io().is_open()) co_return;
+    reply r;
+    (void)co_await exchange(c, *s, "QUIT\r\n", o, o.command_timeout, r, false);
+}
+
+session& ready_session(connection& c) {
+    session* s = find_session(c);
+    if (!s || !s->ready)
+        throw std::logic_error("netpool::smtp::adapter::send: the connection was not opened by an SMTP adapter");
+    return *s;
+}
+
+std::string_view stage_of_read(std::size_t index, std::size_t rcpts) {
+    if (index == 0) return "MAIL FROM";
+    if (index <= rcpts) return "RCPT TO";
+    return "DATA";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+void client_options::validate() const {
+    if (helo_name.empty() || helo_name.find_first_of(" \t\r\n") != std::string::npos)
+        throw config_error("helo_name", "must be a non-empty domain or address literal without spaces or line breaks");
+    if (cred.user.find_first_of("\r\n") != std::string::npos)
+        throw config_error("cred.user", "must not contain CR or LF");
+    for (const auto& m : mechanisms)
+        if (m != "PLAIN" && m != "LOGIN" && m != "XOAUTH2")
+            throw config_error("mechanisms", "unknown mechanism '" + m + "' (known: PLAIN, LOGIN, XOAUTH2)");
+    if (oauth_token && cred.user.empty()) throw config_error("cred.user", "XOAUTH2 (oauth_token) needs the user name");
+    if (!cred.user.empty() && !oauth_token && mechanisms.empty())
+        throw config_error("mechanisms", "credentials are set but no mechanism is allowed");
+    if (command_timeout.count() <= 0) throw config_error("command_timeout", "must be > 0");
+    if (data_timeout.count() <= 0) throw config_error("data_timeout", "must be > 0");
+    if (limits.max_line < 64) throw config_error("limits.max_line", "must be at least 64 bytes");
+    if (limits.max_lines < 1) throw config_error("limits.max_lines", "must be at least 1");
+}
+
+std::string send_result::to_string() const {
+    std::size_t accepted = 0;
+    for (const auto& r : recipients) accepted += r.accepted() ? 1 : 0;
+    std::string s;
+    if (sent) {
+        s = "sent to " + std::to_string(accepted) + "/" + std::to_string(recipients.size()) + " recipients";
+        if (last_reply) s += " (" + last_reply->to_string() + ")";
+        return s;
+    }
+    s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + (ec ? ec.message() : "unknown error");
+    if (last_reply) s += " (" + last_reply->to_string() + ")";
+    if (!recipients.empty())
+        s += "; " + std::to_string(accepted) + "/" + std::to_string(recipients.size()) + " recipients accepted";
+    if (!detail.empty()) s += "; " + detail;
+    if (discard) s += "; connection discarded";
+    return s;
+}
+
+adapter::adapter(client_options options) : options_(std::move(options)), shared_(std::make_shared<shared_state>()) {
+    options_.validate();
+}
+
+asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
+    failure_info f;
+    const auto ec = co_await open_session(c, options_, *shared_, f);
+    if (ec) {
+        // The record is what an operator reads when a pool goes endpoint_down: the stage and
+        // the server's words, never a secret (a server could echo one back).
+        std::vector<std::string> secrets = f.secrets;
+        if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
+        std::string text = f.stage + ": " + (f.r ? f.r->to_string() : ec.message());
+        if (f.r) {
+            for (auto& line : f.r->lines) line = redact(std::move(line), secrets);
+            text = f.stage + ": " + f.r->to_string() + " (" + ec.message() + ")";
+        }
+        text = redact(std::move(text), secrets);
+        std::lock_guard lk(shared_->mu);
+        shared_->failure = std::move(text);
+        shared_->failure_reply = std::move(f.r);
+    }
+    co_return ec;
+}
+
+asio::awaitable<std::error_code> adapter::health_check(connection& c) const {
+    co_return co_await simple_command(c, options_, "NOOP\r\n");
+}
+
+asio::awaitable<std::error_code> adapter::reset(connection& c) const {
+    co_return co_await simple_command(c, options_, "RSET\r\n");
+}
+
+asio::awaitable<void> adapter::close(connection& c) const { co_await quit(c, options_); }
+
+const capabilities* adapter::session_capabilities(const connection& c) {
+    const auto* s = std::any_cast<session>(&c.state());
+    return s ? &s->caps : nullptr;
+}
+
+std::string adapter::last_handshake_failure() const {
+    std::lock_guard lk(shared_->mu);
+    return shared_->failure;
+}
+
+std::optional<reply> adapter::last_handshake_reply() const {
+    std::lock_guard lk(shared_->mu);
+    return shared_->failure_reply;
+}
+
+// g++ 12 inlines Asio's coroutine frame allocator (thread_info_base::allocate, which may
+// call aligned_alloc) into this large coroutine and then warns that the frame's operator
+// delete does not match aligned_alloc. Asio's operator delete routes the block back through
+// thread_info_base::deallocate, which frees it with aligned_delete: the pair does match.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, std::string_view content) const {
+    session& s = ready_session(c);
+    const client_options& o = options_;
+    send_result r;
+
+    std::string data;
+    encode_data(content, data);  // ends with ".\r\n"
+    mail_parameters params;
+    if (auto ec = plan_transaction(env, s.caps, data.size() - 3, has_8bit(content), params, r.stage)) {
+        r.ec = ec;  // nothing was sent: the session is as clean as before
+        co_return r;
+    }
+
+    const auto io_failure = [&](std::error_code ec, std::string_view stage) {
+        r.sent = false;
+        r.ec = ec;
+        r.stage = std::string(stage);
+        r.discard = true;  // a reply may be half read or a command half written
+        return r;
+    };
+
+    reply mail;
+    std::vector<reply> rcpts;
+    rcpts.reserve(env.rcpt_to.size());
+    std::optional<reply> data_reply;
+    envelope_next next = envelope_next::proceed;
+
+    if (o.use_pipelining && s.caps.pipelining) {
+        // RFC 2920: the whole envelope and DATA in one write, replies read in order.
+        std::string batch = mail_from_command(env.mail_from, params);
+        for (const auto& a : env.rcpt_to) batch += rcpt_to_command(a);
+        batch += "DATA\r\n";
+        if (auto ec = co_await write_all(c, batch, o.command_timeout)) co_return io_failure(ec, "MAIL FROM");
+        const std::size_t expected = env.rcpt_to.size() + 2;
+        for (std::size_t i = 0; i < expected; ++i) {
+            reply x;
+            if (auto ec = co_await read_reply(c, s, o, o.command_timeout, x))
+                co_return io_failure(ec, stage_of_read(i, env.rcpt_to.size()));
+            const bool closing = x.code == 421;
+            if (i == 0) mail = std::move(x);
+            else if (i <= env.rcpt_to.size()) rcpts.push_back(std::move(x));
+            else data_reply = std::move(x);
+            if (closing) break;  // the server is going away: no more replies will come
+        }
+        next = judge_envelope(env, mail, rcpts, data_reply ? &*data_reply : nullptr, r);
+    } else {
+        if (auto ec = co_await exchange(c, s, mail_from_command(env.mail_from, params), o, o.command_timeout, mail))
+            co_return io_failure(ec, "MAIL FROM");
+        next = judge_envelope(env, mail, rcpts, nullptr, r);
+        while (next == envelope_next::proceed && rcpts.size() < env.rcpt_to.size()) {
+            reply x;
+            if (auto ec = co_await exchange(c, s, rcpt_to_command(env.rcpt_to[rcpts.size()]), o, o.command_timeout, x))
+                co_return io_failure(ec, "RCPT TO");
+            rcpts.push_back(std::move(x));
+            next = judge_envelope(env, mail, rcpts, nullptr, r);
+        }
+        if (next == envelope_next::proceed) {
+            reply x;
+            if (auto ec = co_await exchange(c, s, "DATA\r\n", o, o.command_timeout, x))
+                co_return io_failure(ec, "DATA");
+            data_reply = std::move(x);
+            next = judge_envelope(env, mail, rcpts, &*data_reply, r);
+        }
+    }
+
+    switch (next) {
+    case envelope_next::abort: co_return r;  // judge set discard
+    case envelope_next::done:
+        if (!s.in.empty()) r.discard = true;  // unasked bytes after the last reply
+        else c.request_reset();
+        co_return r;
+    case envelope_next::send_dot_only: {
+        // The server is reading content for a transaction without recipients: end it with
+        // nothing, and report the envelope's failure.
+        reply end;
+        if (auto ec = co_await exchange(c, s, ".\r\n", o, o.data_timeout, end)) {
+            r.discard = true;
+            co_return r;
+        }
+        if (end.code == 421) r.discard = true;
+        else c.request_reset();
+        co_return r;
+    }
+    case envelope_next::proceed: break;
+    }
+
+    reply final_reply;
+    if (auto ec = co_await exchange(c, s, data, o, o.data_timeout, final_reply, false))
+        co_return io_failure(ec, "end of data");
+    judge_end_of_data(final_reply, r);
+    if (!s.in.empty()) {
+        r.discard = true;  // unasked bytes after the last reply
+        if (r.sent) r.detail = "the server sent data after its reply to the final dot";
+    } else if (!r.sent && !r.discard) {
+        c.request_reset();
+    }
+    co_return r;
+}
+#pragma GCC diagnostic pop
+
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+bool parse_bool(const std::string& key, const std::string& v) {
+    if (v == "true" || v == "1" || v == "yes") return true;
+    if (v == "false" || v == "0" || v == "no") return false;
+    throw config_error(key, "expected true or false, got '" + v + "'");
+}
+
+std::size_t parse_count(const std::string& key, const std::string& v) {
+    std::size_t n = 0;
+    const auto* end = v.data() + v.size();
+    const auto [p, err] = std::from_chars(v.data(), end, n);
+    if (v.empty() || err != std::errc{} || p != end) throw config_error(key, "expected a number, got '" + v + "'");
+    return n;
+}
+
+}  // namespace
+
+void register_smtp_adapter(adapter_registry& registry) {
+    registry.add("smtp", [](const adapter_params& params) -> any_adapter {
+        client_options o;
+        for (const auto& [key, value] : params) {
+            if (key == "helo") o.helo_name = value;
+            else if (key == "user") o.cred.user = value;
+            else if (key == "password_env") {
+                // The variable's name travels in the parameters, its value never does.
+                const char* secret = std::getenv(value.c_str());
+                if (!secret) throw config_error(key, "environment variable '" + value + "' is not set");
+                o.cred.secret = secret;
+            } else if (key == "mechanisms") {
+                o.mechanisms.clear();
+                std::string_view rest = value;
+                while (!rest.empty()) {
+                    const auto comma = rest.find(',');
+                    const auto item = rest.substr(0, comma);
+                    if (!item.empty()) o.mechanisms.emplace_back(item);
+                    if (comma == std::string_view::npos) break;
+                    rest.remove_prefix(comma + 1);
+                }
+            } else if (key == "allow_plaintext_auth") o.allow_plaintext_auth = parse_bool(key, value);
+            else if (key == "pipelining") o.use_pipelining = parse_bool(key, value);
+            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
+            else if (key == "data_timeout_ms") o.data_timeout = milliseconds(parse_count(key, value));
+            else if (key == "max_line") o.limits.max_line = parse_count(key, value);
+            else if (key == "max_lines") o.limits.max_lines = parse_count(key, value);
+            else
+                throw config_error(key, "unknown parameter of the smtp adapter (known: helo, user, password_env, "
+                                        "mechanisms, allow_plaintext_auth, pipelining, command_timeout_ms, "
+                                        "data_timeout_ms, max_line, max_lines)");
+        }
+        return adapter(std::move(o));
+    });
+}
+
+}  // namespace netpool::smtp
