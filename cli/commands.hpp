@@ -13,4 +13,8 @@ int echo_server_main(std::span<const std::string_view> args);
 /// `netpool demo`: the main job; echo load, new connection per request versus pooled.
 int demo_main(std::span<const std::string_view> args);
 
+/// `netpool smtp-send`: SMTP load through a pool of authenticated sessions, or a new session
+/// per message (--no-pool); counts, reasons, messages/s, latency, pool stats.
+int smtp_send_main(std::span<const std::string_view> args);
+
 }  // namespace netpool::cli

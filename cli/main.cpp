@@ -26,6 +26,8 @@ constexpr std::array commands{
             netpool::cli::echo_server_main},
     command{"demo", "echo load on loopback: a new connection per request versus pooled, plain and TLS",
             netpool::cli::demo_main},
+    command{"smtp-send", "send test mail through a pool of SMTP sessions (or one per message), like smtp-source",
+            netpool::cli::smtp_send_main},
 };
 
 void print_usage(std::ostream& out) {
