@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Runs netpool's benchmark suites and writes what they found to results/.
 
-    bench/run.py --demo    the headline comparison, short sizes (about a minute on 2 cores)
+    bench/run.py --demo    the headline comparison, short sizes (about a minute on 2 cores),
+                           then SMTP against Postfix's smtp-sink and aiosmtpd (about 30 s)
     bench/run.py --full    every size of docs/benchmarks.md (about 15 minutes on 2 cores)
     bench/run.py --gate    reduced sizes + thresholds; exit status 1 when one is violated
 
 Options: --build DIR (where the bench_* executables are: DIR/bench; default build),
 --out DIR (default results), --port-range "LOW HIGH" (ports suite; default "40000 40061"),
---no-ports, --no-chart, --rounds N (repeat each scaling run N times, alternating the
+--no-ports, --no-smtp, --no-chart, --rounds N (repeat each scaling run N times, alternating the
 order; ratios are medians over rounds), --only PREFIX (run only benchmarks whose name
 starts with PREFIX; for quick checks).
 
@@ -93,6 +94,31 @@ GATE_ROUNDS = 5
 # the ratios of runs made next to each other.
 DEMO_ROUNDS = 2
 FULL_ROUNDS = 3
+# SMTP (bench_smtp): netpool pooled and a new session per message against Postfix's
+# smtp-sink, next to Postfix's smtp-source with and without -d, and pooled against a new
+# session per message with STARTTLS + AUTH against aiosmtpd (docs/smtp.md#benchmarks).
+SMTP_FULL = {
+    "NETPOOL_BENCH_SMTP_TARGETS": "sink,starttls_auth",
+    "NETPOOL_BENCH_SMTP_SESSIONS": "20",
+    "NETPOOL_BENCH_SMTP_MESSAGES": "20000",
+    "NETPOOL_BENCH_SMTP_MESSAGES_NO_POOL": "5000",
+    "NETPOOL_BENCH_SMTP_PAYLOAD": "512",
+    "NETPOOL_BENCH_SMTP_TLS_SESSIONS": "10",
+    "NETPOOL_BENCH_SMTP_TLS_MESSAGES": "3000",
+    "NETPOOL_BENCH_SMTP_TLS_MESSAGES_NO_POOL": "300",
+}
+SMTP_DEMO = dict(SMTP_FULL, **{
+    "NETPOOL_BENCH_SMTP_MESSAGES": "10000",
+    "NETPOOL_BENCH_SMTP_MESSAGES_NO_POOL": "3000",
+    "NETPOOL_BENCH_SMTP_TLS_MESSAGES": "2000",
+    "NETPOOL_BENCH_SMTP_TLS_MESSAGES_NO_POOL": "200",
+})
+# The ratios summary.json["smtp"]["ratios"] holds, per target: (numerator, denominator).
+SMTP_RATIOS = {
+    "sink": (("pooled", "no_pool"), ("pooled", "smtp_source_d"), ("smtp_source", "smtp_source_d"),
+             ("pooled_no_pipelining", "smtp_source_d"), ("no_pool", "smtp_source")),
+    "starttls_auth": (("pooled", "no_pool"),),
+}
 GATE_LEAK_ENV = {"NETPOOL_BENCH_LEAK_CYCLES": "100000", "NETPOOL_BENCH_LEAK_FAULTS": "10000"}
 FULL_LEAK_ENV = {}  # the suite's own defaults: 1,000,000 cycles, 100,000 faults
 FULL_MEMORY_ENV = {}  # the suite's default: 1,000 idle connections
@@ -105,6 +131,8 @@ GATE_RSS_GROWTH = 1 << 20
 TARGET_RATIO = {"plain": 10.0, "tls": 30.0}
 TARGET_DEDICATED = 0.9
 TARGET_CHECKOUT_NS = 50.0
+TARGET_SMTP_VS_SMTP_SOURCE_D = 1.0  # netpool pooled / smtp-source -d, same sessions, smtp-sink
+TARGET_SMTP_TLS_RATIO = 10.0        # pooled / new session per message, STARTTLS + AUTH, aiosmtpd
 
 TASK_TIMEOUT_S = 900
 
@@ -339,7 +367,8 @@ def machine():
 
 RUN_FIELDS = ("ops_per_s", "successes", "failures", "operations", "concurrency", "seconds", "p50_us", "p95_us",
               "p99_us", "peak_connected", "connections", "warm_connections", "connects_during_run",
-              "checkout_wait_p99_us", "eaddrnotavail", "connections_opened", "ports", "port_low", "port_high")
+              "checkout_wait_p99_us", "eaddrnotavail", "connections_opened", "ports", "port_low", "port_high",
+              "sessions", "server_received", "message_bytes")
 
 
 def run_record(e):
@@ -480,6 +509,55 @@ def build_ports(suite, port_range):
     return info
 
 
+def build_smtp(suite):
+    """{"runs": {target: {kind: record}}, "ratios": {target: {"a/b": median ratio}}, ...}:
+    targets "sink" (Postfix's smtp-sink; kinds pooled, pooled_no_pipelining, no_pool,
+    smtp_source_d, smtp_source) and "starttls_auth" (aiosmtpd; kinds pooled, no_pool). As in
+    build_scaling, a ratio is the median of the ratios of runs made in the same round."""
+    info = {"status": suite.status, "planned": suite.planned, "problems": suite.problems, "env": suite.env,
+            "runs": {}, "ratios": {}}
+    grouped = {}
+    for e in suite.benchmarks:
+        m = re.match(r"^smtp/([a-z_]+)/([a-z_]+)$", e["short_name"])
+        if m:
+            grouped.setdefault(m.group(1), {}).setdefault(m.group(2), []).append(e)
+    for target, kinds in grouped.items():
+        per_round = {}
+        for kind, entries in kinds.items():
+            recs = [run_record(e) for e in entries]
+            per_round[kind] = {e.get("round", 0): r.get("ops_per_s") for e, r in zip(entries, recs)
+                               if r["status"] == "ok"}
+            merged = merge_rounds(recs)
+            if len(recs) > 1 and "server_received" in merged:
+                # Successes are summed over the rounds: so is the server's count, when
+                # every round has one (-1: not counted).
+                got = [r.get("server_received", -1) for r in recs if r["status"] == "ok"]
+                merged["server_received"] = sum(got) if all(g >= 0 for g in got) else -1
+            info["runs"].setdefault(target, {})[kind] = merged
+        for a, b in SMTP_RATIOS.get(target, ()):
+            if a not in per_round or b not in per_round:
+                continue
+            rs = [ratio(per_round[a][k], per_round[b][k]) for k in sorted(per_round[a]) if k in per_round[b]]
+            rs = [r for r in rs if r is not None]
+            if rs:
+                info["ratios"].setdefault(target, {})["%s/%s" % (a, b)] = median(rs)
+                if len(rs) > 1:
+                    info.setdefault("ratio_rounds", {}).setdefault(target, {})["%s/%s" % (a, b)] = rs
+    return info
+
+
+def smtp_checks(smtp):
+    """Pooled SMTP runs must not fail (informational checks, like the scaling ones)."""
+    checks = []
+    for target, runs in (smtp or {}).get("runs", {}).items():
+        for kind, rec in runs.items():
+            if not kind.startswith("pooled") or rec.get("status") != "ok":
+                continue
+            errs = ", ".join("%s %s x%d" % (k, v["message"], v["count"]) for k, v in rec.get("errors", {}).items())
+            check(checks, "smtp %s: pooled failures" % target, rec.get("failures"), "==", 0, errs)
+    return checks
+
+
 def build_named(suite, fields):
     out = {}
     for e in suite.benchmarks:
@@ -584,7 +662,7 @@ def gate_checks(scaling, suites, require_leak):
     return checks
 
 
-def targets(scaling, ports, checkout=None):
+def targets(scaling, ports, checkout=None, smtp=None):
     """The issue's targets, measured (None when not measured in this run)."""
     t = []
     unc = ((checkout or {}).get("results") or {}).get("checkout/uncontended/try")
@@ -614,6 +692,15 @@ def targets(scaling, ports, checkout=None):
         t.append({"target": "%s: 10,000 concurrent over pool_100_900 without failure" % mode, "value": v,
                   "successes": rec.get("successes") if rec else None,
                   "met": None if v is None else v == 0})
+    sm = (smtp or {}).get("ratios", {})
+    if smtp and smtp.get("planned"):
+        v = sm.get("sink", {}).get("pooled/smtp_source_d")
+        t.append({"target": "smtp: netpool pooled / smtp-source -d (smtp-sink, same sessions) >= %g"
+                            % TARGET_SMTP_VS_SMTP_SOURCE_D,
+                  "value": v, "met": None if v is None else v >= TARGET_SMTP_VS_SMTP_SOURCE_D})
+        v = sm.get("starttls_auth", {}).get("pooled/no_pool")
+        t.append({"target": "smtp: pooled/no_pool with STARTTLS + AUTH (aiosmtpd) >= %g" % TARGET_SMTP_TLS_RATIO,
+                  "value": v, "met": None if v is None else v >= TARGET_SMTP_TLS_RATIO})
     if ports.get("available"):
         base = [r for n, r in ports["runs"].items() if n.startswith("baseline/") and r.get("status") == "ok"]
         pooled = [r for n, r in ports["runs"].items() if n.startswith("pool_") and r.get("status") == "ok"]
@@ -696,6 +783,7 @@ def print_tables(summary, out):
             w("other errors:\n" + "\n".join(sorted(other)) + "\n")
     elif ports and ports.get("available") is False:
         w("\nPort exhaustion: SKIPPED, no private network namespace could be made: %s\n" % ports.get("reason"))
+    print_smtp_table(summary.get("smtp"), out)
     for key in ("checkout", "leak", "memory"):
         sec = summary.get(key)
         if not isinstance(sec, dict) or not sec.get("planned"):
@@ -717,6 +805,75 @@ def print_tables(summary, out):
                     w("  %-28s %s bytes per connection\n" % (name, fmt_int(rec.get("bytes_per_connection") or 0)))
         elif isinstance(sec, dict) and sec.get("status") not in (None, "not-run"):
             w("\n%s: %s %s\n" % (key, sec.get("status"), "; ".join(sec.get("problems", []))))
+
+
+SMTP_TARGET_TITLES = {
+    "sink": "Postfix smtp-sink, plain SMTP",
+    "starttls_auth": "aiosmtpd, STARTTLS + AUTH PLAIN (verified)",
+}
+SMTP_KIND_TITLES = {
+    "no_pool": "netpool, new session per message",
+    "pooled": "netpool, pooled",
+    "pooled_no_pipelining": "netpool, pooled, no PIPELINING",
+    "smtp_source": "smtp-source, new session per msg",
+    "smtp_source_d": "smtp-source -d, sessions reused",
+}
+
+
+def print_smtp_table(smtp, out):
+    if not smtp or not smtp.get("planned"):
+        return
+    w = out.write
+    runs = smtp.get("runs", {})
+    if not runs:
+        w("\nSMTP: %s %s\n" % (smtp.get("status"), "; ".join(smtp.get("problems", [])) or "no result"))
+        return
+    w("\nSMTP over loopback (msgs/s = messages accepted per second; the same number of sessions\n"
+      "in every run against one server; p50/p99 per message, connect and QUIT included without a pool)\n\n")
+    hdr = "%-42s %-34s %8s %8s %10s %7s %8s %8s\n"
+    w(hdr % ("server", "client", "sessions", "messages", "msgs/s", "failed", "p50 ms", "p99 ms"))
+    # messages and failed: summed over the rounds; msgs/s, p50, p99: the median round's.
+    w("-" * 132 + "\n")
+    notes = []
+    for target in ("sink", "starttls_auth"):
+        kinds = runs.get(target)
+        if not kinds:
+            continue
+        first = True
+        for kind in ("no_pool", "pooled", "pooled_no_pipelining", "smtp_source", "smtp_source_d"):
+            rec = kinds.get(kind)
+            if rec is None:
+                continue
+            name = SMTP_TARGET_TITLES.get(target, target) if first else ""
+            first = False
+            if rec.get("status") != "ok":
+                w("%-42s %-34s skipped: %s\n" % (name, SMTP_KIND_TITLES.get(kind, kind), rec.get("reason")))
+                continue
+            p50, p99 = rec.get("p50_us"), rec.get("p99_us")
+            w(hdr % (name, SMTP_KIND_TITLES.get(kind, kind), rec.get("sessions", rec.get("concurrency", "-")),
+                     "{:,}".format(rec.get("operations", 0)), fmt_int(rec.get("ops_per_s", 0)),
+                     "{:,}".format(rec.get("failures", 0)),
+                     "%.2f" % (p50 / 1e3) if p50 else "-", "%.2f" % (p99 / 1e3) if p99 else "-"))
+            for key, e in rec.get("errors", {}).items():
+                notes.append("  %s %s: %s %s x%d" % (target, kind, key, e["message"], e["count"]))
+            got = rec.get("server_received")
+            if isinstance(got, (int, float)) and got >= 0 and got != rec.get("successes"):
+                notes.append("  %s %s: the server counted %d messages, the client %d" % (
+                    target, kind, got, rec.get("successes", 0)))
+    ratios = smtp.get("ratios", {})
+    parts = []
+    labels = {"pooled/no_pool": "pooled/new session", "pooled/smtp_source_d": "netpool pooled/smtp-source -d",
+              "smtp_source/smtp_source_d": "smtp-source/smtp-source -d",
+              "pooled_no_pipelining/smtp_source_d": "netpool pooled without PIPELINING/smtp-source -d",
+              "no_pool/smtp_source": "netpool new session/smtp-source"}
+    for target in ("sink", "starttls_auth"):
+        for k, v in ratios.get(target, {}).items():
+            parts.append("%s %s %.2f" % ("smtp-sink:" if target == "sink" else "aiosmtpd STARTTLS+AUTH:",
+                                          labels.get(k, k), v))
+    if parts:
+        w("\nratios: " + "\n        ".join(parts) + "\n")
+    if notes:
+        w("\nSMTP errors and mismatches:\n" + "\n".join(notes) + "\n")
 
 
 def cell_ops(rec):
@@ -864,6 +1021,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "results"))
     ap.add_argument("--port-range", type=parse_range, default=(40000, 40061))
     ap.add_argument("--no-ports", action="store_true")
+    ap.add_argument("--no-smtp", action="store_true", help="leave out the SMTP suite (bench_smtp)")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--only", default=None)
     ap.add_argument("--rounds", type=int, default=None,
@@ -881,7 +1039,7 @@ def main():
 
     base_env = dict(os.environ)
     suites = {}
-    for name in ("checkout", "scaling", "ports", "leak", "memory"):
+    for name in ("checkout", "scaling", "ports", "leak", "memory", "smtp"):
         exe = os.path.join(bench_dir, "bench_" + name)
         suites[name] = Suite(name, exe)
         if not os.access(exe, os.X_OK):
@@ -933,6 +1091,8 @@ def main():
         add_each("scaling", DEMO_SCALING_ENV, DEMO_SCALING_SELECT, rounds=args.rounds or DEMO_ROUNDS)
         if not args.no_ports:
             add_each("ports", dict(PORTS_DEMO, **port_env))
+        if not args.no_smtp:
+            add_each("smtp", SMTP_DEMO, rounds=args.rounds or DEMO_ROUNDS)
     elif args.mode == "full":
         add_each("scaling", SCALING_FULL, rounds=args.rounds or FULL_ROUNDS)
         if not args.no_ports:
@@ -940,6 +1100,8 @@ def main():
         add_whole("checkout", {})
         add_whole("memory", FULL_MEMORY_ENV)
         add_whole("leak", FULL_LEAK_ENV)
+        if not args.no_smtp:
+            add_each("smtp", SMTP_FULL, rounds=args.rounds or FULL_ROUNDS)
     else:
         add_each("scaling", GATE_SCALING_ENV, rounds=args.rounds or GATE_ROUNDS)
         add_whole("leak", GATE_LEAK_ENV)
@@ -990,8 +1152,11 @@ def main():
     summary["checkout"] = {"status": suites["checkout"].status, "planned": suites["checkout"].planned,
                            "problems": suites["checkout"].problems,
                            "results": build_named(suites["checkout"], ("real_time", "allocs_per_cycle"))}
-    summary["targets"] = targets(scaling, ports, summary["checkout"])
+    summary["smtp"] = build_smtp(suites["smtp"])
+    summary["targets"] = targets(scaling, ports, summary["checkout"], summary["smtp"])
     checks = gate_checks(scaling, suites, require_leak=args.mode == "gate")
+    if args.mode != "gate":
+        checks += smtp_checks(summary["smtp"])
     if args.mode == "gate":
         summary["gate"] = {"verdict": "pass" if all(c["passed"] for c in checks) else "fail", "checks": checks}
     else:
@@ -1017,7 +1182,7 @@ def main():
                  m.get("virtualization") or "no hypervisor flag", m["load_average_at_start"][0]))
     print_tables(summary, out)
     for n, s in suites.items():
-        if s.status in ("missing", "failed") and s.planned and n not in ("leak", "memory"):
+        if s.status in ("missing", "failed") and s.planned and n not in ("leak", "memory", "smtp"):
             out.write("\nsuite %s: %s\n  %s\n" % (n, s.status.upper(), "\n  ".join(s.problems)))
     if summary["targets"]:
         out.write("\ntargets (docs/benchmarks.md):\n")
