@@ -345,11 +345,18 @@ std::string send_result::to_string() const {
         if (last_reply) s += " (" + last_reply->to_string() + ")";
         return s;
     }
-    s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + (ec ? ec.message() : "unknown error");
-    if (last_reply) s += " (" + last_reply->to_string() + ")";
+    const std::string what = ec ? ec.message() : "unknown error";
+    s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + what;
+    // The detail of a failed handshake is "STAGE: reply" or "STAGE: message": it already
+    // holds the reply, and the message need not be said twice.
+    std::string extra = detail;
+    const std::string repeated = ": " + what;
+    if (extra.size() > repeated.size() && extra.compare(extra.size() - repeated.size(), repeated.size(), repeated) == 0)
+        extra = "during " + extra.substr(0, extra.size() - repeated.size());
+    if (extra.empty() && last_reply) extra = last_reply->to_string();
+    if (!extra.empty()) s += " (" + extra + ")";
     if (!recipients.empty())
         s += "; " + std::to_string(accepted) + "/" + std::to_string(recipients.size()) + " recipients accepted";
-    if (!detail.empty()) s += "; " + detail;
     if (discard) s += "; connection discarded";
     return s;
 }
@@ -366,12 +373,9 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
         // the server's words, never a secret (a server could echo one back).
         std::vector<std::string> secrets = f.secrets;
         if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
-        std::string text = f.stage + ": " + (f.r ? f.r->to_string() : ec.message());
-        if (f.r) {
+        if (f.r)
             for (auto& line : f.r->lines) line = redact(std::move(line), secrets);
-            text = f.stage + ": " + f.r->to_string() + " (" + ec.message() + ")";
-        }
-        text = redact(std::move(text), secrets);
+        std::string text = redact(f.stage + ": " + (f.r ? f.r->to_string() : ec.message()), secrets);
         std::lock_guard lk(shared_->mu);
         shared_->failure = std::move(text);
         shared_->failure_reply = std::move(f.r);
