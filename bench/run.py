@@ -106,6 +106,8 @@ SMTP_FULL = {
     "NETPOOL_BENCH_SMTP_TLS_SESSIONS": "10",
     "NETPOOL_BENCH_SMTP_TLS_MESSAGES": "3000",
     "NETPOOL_BENCH_SMTP_TLS_MESSAGES_NO_POOL": "300",
+    # The aiosmtpd server script, wherever --build is.
+    "NETPOOL_BENCH_SMTP_SERVER": os.path.join(ROOT, "tests", "servers", "smtp_server.py"),
 }
 SMTP_DEMO = dict(SMTP_FULL, **{
     "NETPOOL_BENCH_SMTP_MESSAGES": "10000",
