@@ -368,12 +368,14 @@ std::string make_body(std::size_t size) {
 
 struct outcome {
     bool sent = false;
-    std::string reason;  // for a failure: "stage: what (server reply)"
+    std::string reason;                 // for a failure: "stage: what (server reply)"
+    std::vector<std::string> refused;   // recipients refused in a message that was sent
 };
 
 struct run_result {
     std::size_t sent = 0, failed = 0;
     std::map<std::string, std::size_t> reasons;
+    std::map<std::string, std::size_t> refused;  // "addr: reply" of refused recipients of sent messages
     double seconds = 0;
     std::vector<double> latencies_us;
 
@@ -390,6 +392,21 @@ std::string describe_reply(const smtp::send_result& r) {
     std::string text = r.last_reply->to_string();
     if (text.size() > 120) text = text.substr(0, 117) + "...";
     return " (server: " + text + ")";
+}
+
+/// The recipients a sent message did not reach: "<addr>: 550 5.1.1 text".
+std::vector<std::string> refused_recipients(const smtp::send_result& r) {
+    std::vector<std::string> out;
+    if (!r.sent) return out;
+    for (const auto& rc : r.recipients) {
+        if (rc.accepted()) continue;
+        std::string s = "<" + rc.address + ">: " + std::to_string(rc.code);
+        // The text usually repeats the enhanced status code; add it only when it does not.
+        if (rc.status && !rc.text.starts_with(rc.status->to_string())) s += " " + rc.status->to_string();
+        if (!rc.text.empty()) s += " " + rc.text.substr(0, 100);
+        out.push_back(std::move(s));
+    }
+    return out;
 }
 
 std::string failure_reason(const smtp::send_result& r) {
@@ -420,6 +437,7 @@ run_result drive(asio::io_context& ioc, const send_config& cfg, Op op) {
                 out.reason = std::string("unexpected exception: ") + e.what();
             }
             ++done;
+            for (auto& why : out.refused) ++r.refused[std::move(why)];
             if (out.sent) {
                 ++r.sent;
                 r.latencies_us.push_back(std::chrono::duration<double, std::micro>(accepted_at - start).count());
@@ -630,6 +648,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
                 accepted_at = clock_type::now();
                 o.sent = res.sent;
                 if (!res.sent) o.reason = failure_reason(res);
+                o.refused = refused_recipients(res);
                 co_await with_timeout(quit(proto, c), cfg.timeout, make_error_code(errc::operation_timeout));
             }
             c.io().close();
@@ -674,6 +693,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
             const auto res = co_await proto.send(*l, env, content);
             accepted_at = clock_type::now();
             o.sent = res.sent;
+            o.refused = refused_recipients(res);
             if (!res.sent) {
                 o.reason = failure_reason(res);
                 if (res.discard_connection()) l.discard();
@@ -688,8 +708,13 @@ int smtp_send_main(std::span<const std::string_view> args) {
         while (!drained && clock_type::now() < until) ioc.run_for(std::chrono::milliseconds(50));
     }
 
-    std::vector<std::pair<std::string, std::size_t>> reasons(r.reasons.begin(), r.reasons.end());
-    std::sort(reasons.begin(), reasons.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    const auto by_count = [](const std::map<std::string, std::size_t>& m) {
+        std::vector<std::pair<std::string, std::size_t>> v(m.begin(), m.end());
+        std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+        return v;
+    };
+    const auto reasons = by_count(r.reasons);
+    const auto refused = by_count(r.refused);
 
     if (cfg.json) {
         std::ostringstream j;
@@ -705,6 +730,10 @@ int smtp_send_main(std::span<const std::string_view> args) {
         for (std::size_t i = 0; i < reasons.size(); ++i)
             j << (i ? "," : "") << "{\"reason\":" << json_string(reasons[i].first) << ",\"count\":" << reasons[i].second
               << "}";
+        j << "],\"refused_recipients\":[";
+        for (std::size_t i = 0; i < refused.size(); ++i)
+            j << (i ? "," : "") << "{\"reply\":" << json_string(refused[i].first) << ",\"count\":" << refused[i].second
+              << "}";
         j << "]";
         if (stats) {
             j << ",\"pool\":{\"size\":" << cfg.pool_size << ",\"max_overflow\":" << cfg.max_overflow
@@ -716,15 +745,23 @@ int smtp_send_main(std::span<const std::string_view> args) {
     } else {
         std::ostringstream t;
         char buf[512];
-        std::snprintf(buf, sizeof buf,
-                      "sent %zu, failed %zu in %.3f s: %.0f messages/s\n"
-                      "latency (to the server's 250 for the message%s): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
-                      r.sent, r.failed, r.seconds, r.rate(), cfg.no_pool ? ", connect included" : ", checkout included",
-                      r.pct(0.5) / 1e3, r.pct(0.95) / 1e3, r.pct(0.99) / 1e3);
+        std::snprintf(buf, sizeof buf, "sent %zu, failed %zu in %.3f s: %.0f messages/s\n", r.sent, r.failed,
+                      r.seconds, r.rate());
         t << buf;
+        if (r.sent > 0) {
+            std::snprintf(buf, sizeof buf,
+                          "latency (to the server's 250 for the message, %s included): p50 %.1f ms, p95 %.1f ms, "
+                          "p99 %.1f ms\n",
+                          cfg.no_pool ? "connect" : "checkout", r.pct(0.5) / 1e3, r.pct(0.95) / 1e3, r.pct(0.99) / 1e3);
+            t << buf;
+        }
         if (!reasons.empty()) {
             t << "failures:\n";
             for (const auto& [why, n] : reasons) t << "  " << n << " x " << why << "\n";
+        }
+        if (!refused.empty()) {
+            t << "recipients refused in messages that were sent:\n";
+            for (const auto& [why, n] : refused) t << "  " << n << " x " << why << "\n";
         }
         if (stats) {
             const auto& s = *stats;
