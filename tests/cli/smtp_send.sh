@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `netpool smtp-send` as a user meets it.
+#
+#   tests/cli/smtp_send.sh options NETPOOL        option mistakes exit 2 and name the option;
+#                                                 --password is refused; an unreachable server
+#                                                 gives its cause and exit 1
+#   tests/cli/smtp_send.sh server NETPOOL SRCDIR  against aiosmtpd (tests/servers/smtp_server.py,
+#                                                 plain, AUTH allowed in clear for the test):
+#                                                 pooled, --no-pool and --json send every message
+#                                                 (the server's record counts them), a wrong
+#                                                 password fails with exit 1, and the password
+#                                                 appears in no output, not even base64-encoded
+# Exit 0 passed, 1 failed, 77 skipped (meson's convention: aiosmtpd not installed).
+set -u
+mode=$1
+netpool=$2
+failed=0
+fail() {
+  echo "FAIL: $*"
+  failed=1
+}
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# expect STATUS PATTERN ARGS...: runs smtp-send, checks the exit status and that stdout+stderr
+# contains PATTERN (a fixed string).
+expect() {
+  local want=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$netpool" smtp-send "$@" 2>&1)
+  rc=$?
+  printf '%s\n' "$out" >>"$tmp/all-output"
+  [[ $rc -eq $want ]] || fail "smtp-send $*: exit $rc, expected $want; output: $out"
+  [[ $out == *"$pattern"* ]] || fail "smtp-send $*: output lacks '$pattern': $out"
+}
+
+secret='Pa55-w0rd-for-the-smtp-send-test'
+
+if [[ $mode == options ]]; then
+  expect 2 "--password is refused" --to a@localhost --password "$secret"
+  expect 2 "--password is refused" --to a@localhost "--password=$secret"
+  expect 2 "--to is required" --port 2525
+  expect 2 "--count" --to a@localhost --count 0
+  expect 2 "--concurrency" --to a@localhost --concurrency many
+  expect 2 "unknown option '--bogus'" --to a@localhost --bogus
+  expect 2 "--tls expects none, starttls or implicit" --to a@localhost --tls ssl
+  expect 2 "--no-pool and --pool-size" --to a@localhost --no-pool --pool-size 3
+  expect 2 "--user needs a password" --to a@localhost --user alice
+  expect 2 "--password-env: the environment variable 'NETPOOL_TEST_UNSET_VAR'" --to a@localhost --user alice \
+    --password-env NETPOOL_TEST_UNSET_VAR
+  expect 2 "--password-file: cannot read" --to a@localhost --user alice --password-file "$tmp/none"
+  expect 2 "--user with --tls none would send the password in clear text" --to a@localhost --user alice \
+    --password-env HOME
+  expect 2 "--ca-file needs --tls" --to a@localhost --ca-file /etc/hostname
+  expect 2 "--timeout" --to a@localhost --timeout 0
+  # Nothing listens on a port just released by the kernel.
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  expect 1 "Connection refused" --port "$port" --to a@localhost --timeout 5
+  if grep -qF -- "$secret" "$tmp/all-output"; then fail "the password was printed"; fi
+  [[ $failed -eq 0 ]] && echo "smtp-send options: passed"
+  exit $failed
+fi
+
+srcdir=$3
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "SKIP: aiosmtpd is not installed for /usr/bin/python3 (apt-get install python3-aiosmtpd)"
+  exit 77
+fi
+printf '%s\n' "$secret" >"$tmp/pw"
+chmod 600 "$tmp/pw"
+/usr/bin/python3 "$srcdir/tests/servers/smtp_server.py" --mode plain --host 127.0.0.1 --port 0 \
+  --user alice --password-file "$tmp/pw" --record "$tmp/rec" >"$tmp/server.out" 2>"$tmp/server.err" &
+server_pid=$!
+for _ in $(seq 100); do
+  grep -q '^READY ' "$tmp/server.out" 2>/dev/null && break
+  sleep 0.1
+done
+port=$(awk '/^READY /{print $2}' "$tmp/server.out")
+if [[ -z $port ]]; then
+  echo "FAIL: the aiosmtpd server did not start: $(cat "$tmp/server.err")"
+  exit 1
+fi
+common=(--port "$port" --user alice --password-file "$tmp/pw" --allow-plaintext-auth --from s@localhost
+  --to r1@localhost --to r2@localhost --size 2000 --timeout 10)
+expect 0 "sent 30, failed 0" "${common[@]}" --count 30 --concurrency 5
+expect 0 "sent 10, failed 0" "${common[@]}" --count 10 --concurrency 3 --no-pool
+expect 0 '"sent":7,"failed":0' "${common[@]}" --count 7 --json
+NETPOOL_TEST_PW=$secret expect 0 "sent 5, failed 0" --port "$port" --user alice --password-env NETPOOL_TEST_PW \
+  --allow-plaintext-auth --to r@localhost --count 5
+printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
+expect 1 "cannot use 127.0.0.1:$port" --port "$port" --user alice --password-file "$tmp/badpw" \
+  --allow-plaintext-auth --to r@localhost --count 5 --timeout 2
+delivered=$(wc -l <"$tmp/rec/index.jsonl" 2>/dev/null || echo 0)
+[[ $delivered -eq 52 ]] || fail "the server recorded $delivered messages, expected 52"
+for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
+  "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)"; do
+  if grep -qF -- "$form" "$tmp/all-output"; then fail "the output contains the password (or its base64 form '$form')"; fi
+done
+[[ $failed -eq 0 ]] && echo "smtp-send against aiosmtpd: passed ($delivered messages recorded; password in no output)"
+exit $failed
