@@ -272,8 +272,7 @@ std::optional<int> parse_config(std::span<const std::string_view> args, send_con
         else return usage_error("--tls expects none, starttls or implicit, got '" + m + "'");
     }
     if (cfg.ep.tls != tls_mode::none && !NETPOOL_HAS_TLS)
-        return usage_error(std::string("--tls ") + to_string(cfg.ep.tls) +
-                           ": this netpool was built without TLS (" + NETPOOL_NO_TLS_REASON + ")");
+        return usage_error(std::string("--tls ") + to_string(cfg.ep.tls) + ": " + NETPOOL_NO_TLS_REASON);
     cfg.ep.port = cfg.ep.tls == tls_mode::starttls ? 587 : cfg.ep.tls == tls_mode::implicit ? 465 : 25;
     if (has("port")) {
         auto v = parse_unsigned<std::uint16_t>(o.find("port")->second, 1, 65535);
