@@ -2,7 +2,7 @@
 """Runs netpool's benchmark suites and writes what they found to results/.
 
     bench/run.py --demo    the headline comparison, short sizes (about a minute on 2 cores),
-                           then SMTP against Postfix's smtp-sink and aiosmtpd (about 30 s)
+                           then SMTP against Postfix's smtp-sink and aiosmtpd (about 15 s)
     bench/run.py --full    every size of docs/benchmarks.md (about 15 minutes on 2 cores)
     bench/run.py --gate    reduced sizes + thresholds; exit status 1 when one is violated
 
