@@ -68,6 +68,10 @@ if [[ $mode == options ]]; then
 fi
 
 srcdir=$3
+if [[ ! -f $srcdir/tests/servers/smtp_server.py ]]; then
+  echo "SKIP: $srcdir/tests/servers/smtp_server.py is missing"
+  exit 77
+fi
 if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
   echo "SKIP: aiosmtpd is not installed for /usr/bin/python3 (apt-get install python3-aiosmtpd)"
   exit 77
