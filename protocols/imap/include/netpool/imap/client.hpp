@@ -1,0 +1,77 @@
+// Reading mail through pooled IMAP sessions: one keyed pool per account.
+#pragma once
+
+#include <netpool/endpoint.hpp>
+#include <netpool/imap/adapter.hpp>
+#include <netpool/options.hpp>
+#include <netpool/registry.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace netpool::imap {
+
+/// Where to read, as whom, and how to pool.
+struct account {
+    endpoint server;        ///< host, port, tls mode (none | starttls | implicit, 993), tls options
+    client_options client;  ///< credentials, limits, timeouts
+    pool_options pool;      ///< size, max_overflow, timeouts, health check, lifetimes
+};
+
+/// The outcome of one fetch_latest.
+struct fetch_result {
+    std::error_code ec;  ///< empty on success
+    /// More about a failure: the server's words ("a3 NO [NONEXISTENT] ..."), or the handshake
+    /// failure behind an endpoint_down checkout. Never credentials.
+    std::string detail;
+    /// Where it ended: "checkout", "SELECT", "EXAMINE", "UID SEARCH", "UID FETCH", or "" on success.
+    std::string stage;
+    std::vector<fetched_message> messages;  ///< newest (highest UID) first
+    mailbox_info mailbox;                   ///< the mailbox as examined (uidvalidity_changed included)
+    bool ok() const noexcept { return !ec; }
+    /// One line for logs: "fetched 3 messages from INBOX" or "failed at EXAMINE: ...".
+    std::string to_string() const;
+};
+
+/// Fetches over the registry's keyed pools: one per (host, port, TLS mode, user, credential
+/// fingerprint, TLS profile), so a session logged in as one user never reads for another.
+/// The first fetch for a key creates its pool with that account's client and pool options.
+/// A connection keeps its mailbox selected between leases: the next fetch of the same
+/// mailbox sends no EXAMINE.
+///
+/// Errors: every outcome is a fetch_result; a checkout failure has stage "checkout", and when
+/// the pool is endpoint down (or the checkout timed out while a handshake failure is on
+/// record) `ec` is the IMAP cause (e.g. errc::login_failed) with `detail`. A BYE, an I/O or
+/// parse error or a timeout discards the connection.
+/// Exceptions: config_error for invalid options (field named) or a TLS endpoint in a netpool
+/// built without TLS.
+/// Thread safety: all member functions are thread-safe. Object lifetimes: the registry must
+/// outlive the client; `a` must stay valid until fetch_latest() completes.
+class client {
+public:
+    explicit client(registry& reg);
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    /// EXAMINE `mailbox` (unless the leased connection has it examined already), UID SEARCH
+    /// for the last `top` messages, UID FETCH them; messages newest first. top == 0 only
+    /// examines.
+    asio::awaitable<fetch_result> fetch_latest(const account& a, std::string mailbox, std::size_t top);
+    /// From a thread that is not running the registry's executor (throws std::logic_error if
+    /// it is). Precondition: another thread runs it.
+    fetch_result fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top);
+
+    struct impl;
+
+private:
+    registry& reg_;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace netpool::imap
