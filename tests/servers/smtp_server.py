@@ -128,6 +128,15 @@ def parse_args(argv):
     return a
 
 
+async def exit_with_parent(stop):
+    """Stops the server when the process that started it is gone (a test that crashed
+    cannot send SIGTERM; the orphan must not linger)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    stop.set()
+
+
 async def main(argv):
     args = parse_args(argv)
     loop = asyncio.get_running_loop()
@@ -181,7 +190,9 @@ async def main(argv):
         loop.add_signal_handler(sig, stop.set)
 
     print(f"READY {port}", flush=True)
+    watchdog = asyncio.create_task(exit_with_parent(stop))
     await stop.wait()
+    watchdog.cancel()
 
     server.close()
     for s in list(sessions):
