@@ -126,7 +126,8 @@ errc endpoint_down_for(const std::error_code& cause) noexcept {
         if (is_endpoint_down(v)) return static_cast<errc>(v);
         switch (static_cast<errc>(v)) {
         case errc::connect_timeout:
-        case errc::handshake_timeout: return errc::endpoint_down_timeout;
+        case errc::handshake_timeout:
+        case errc::operation_timeout: return errc::endpoint_down_timeout;  // e.g. an adapter's own command timeout in its handshake
         case errc::tls_verify_failed:
         case errc::tls_handshake_failed: return errc::endpoint_down_tls;
         case errc::handshake_rejected:

@@ -111,6 +111,7 @@ TEST_CASE("endpoint_down_for maps causes") {
 
     CHECK(endpoint_down_for(ec(errc::connect_timeout)) == errc::endpoint_down_timeout);
     CHECK(endpoint_down_for(ec(errc::handshake_timeout)) == errc::endpoint_down_timeout);
+    CHECK(endpoint_down_for(ec(errc::operation_timeout)) == errc::endpoint_down_timeout);
     CHECK(endpoint_down_for(std::error_code(asio::error::timed_out)) == errc::endpoint_down_timeout);
 
     CHECK(endpoint_down_for(ec(errc::tls_verify_failed)) == errc::endpoint_down_tls);

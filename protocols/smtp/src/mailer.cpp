@@ -75,11 +75,11 @@ asio::awaitable<send_result> run(pool_and_adapter pa, const envelope& e, std::st
             const std::error_code cause = pa.p->last_failure();
             const bool smtp_cause = cause && cause.category() == smtp_category();
             if (smtp_cause) r.ec = cause;
-            if (smtp_cause || ec == netpool::condition::endpoint_down) {
-                r.detail = pa.ad->last_handshake_failure();
-                if (smtp_cause) r.last_reply = pa.ad->last_handshake_reply();
-                if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
-            }
+            if (smtp_cause || ec == netpool::condition::endpoint_down) r.detail = pa.ad->last_handshake_failure();
+            if (smtp_cause) r.last_reply = pa.ad->last_handshake_reply();
+            // A checkout that timed out while workers kept failing (e.g. a server that never
+            // greets): say why, whatever the category of the cause.
+            if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
         }
         co_return r;
     }

@@ -129,13 +129,14 @@ struct waiter_impl final : waiter_base {
 
     void post_completion() override {
         auto ex = work.get_executor();
-        asio::post(ex, [this]() mutable {
+        // The posted function owns the waiter: if it is destroyed without running (its
+        // io_context shut down first), the waiter and its handler are freed with it.
+        asio::post(ex, [self = std::unique_ptr<waiter_impl>(this)]() mutable {
             // On the handler's executor, outside the pool lock.
-            std::unique_ptr<waiter_impl> self(this);
-            netpool::lease l = result_node ? impl->make_lease(*result_node) : netpool::lease{};
-            const std::error_code ec = result_ec;
-            Handler h = std::move(handler);
-            auto guard = std::move(work);
+            netpool::lease l = self->result_node ? self->impl->make_lease(*self->result_node) : netpool::lease{};
+            const std::error_code ec = self->result_ec;
+            Handler h = std::move(self->handler);
+            auto guard = std::move(self->work);
             self.reset();
             std::move(h)(ec, std::move(l));
         });
