@@ -1,0 +1,403 @@
+// `netpool imap-bench`: the latency of "fetch the newest N messages of a mailbox" with a
+// reused, logged-in session against a new connection per fetch.
+//
+//   --mode reuse  imap::client::fetch_latest through a pool of CONCURRENCY sessions that did
+//                 connect, TLS, greeting and login once (the registry's keyed pool);
+//   --mode new    per iteration, the adapter's hooks on a bare netpool::connection: connect,
+//                 TLS, greeting, CAPABILITY, login, EXAMINE, UID SEARCH of the newest N
+//                 (sequence numbers EXISTS-N+1:*), UID FETCH of them, LOGOUT, close;
+//   --mode both   new, then reuse, and the ratio of their medians.
+// Each mode runs --warmup iterations (not measured; for reuse they open the pool's sessions),
+// then --iterations measured ones, CONCURRENCY at a time, and prints one row: mode, top,
+// warmup, iterations, success, avg(ms), median(ms), p95(ms), qps. A latency runs from the
+// start of an iteration to its end (LOGOUT included for new); qps = successful iterations
+// per second of the measured phase.
+#include "args.hpp"
+#include "commands.hpp"
+#include "imap_common.hpp"
+
+#include <netpool/config.hpp>
+#include <netpool/netpool.hpp>
+#include <netpool/imap/adapter.hpp>
+#include <netpool/imap/client.hpp>
+#include <netpool/imap/error.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace netpool::cli {
+
+namespace {
+
+namespace ic = imap_common;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::string_view usage_head =
+    "usage: netpool imap-bench --user USER (--password-file FILE | --password-env VAR) [options]\n\n"
+    "Measures fetching the newest --top messages of a mailbox, --iterations times,\n"
+    "--concurrency at a time, with a reused logged-in session (--mode reuse: a pool) or a\n"
+    "new connection per fetch (--mode new: connect, TLS, greeting, login, EXAMINE, UID\n"
+    "SEARCH, UID FETCH, LOGOUT), and prints: mode, top, warmup, iterations, success,\n"
+    "avg(ms), median(ms), p95(ms), qps. One session is opened first to check that the\n"
+    "server and the login work; if not, the cause is printed and nothing is measured.\n\n";
+constexpr std::string_view usage_tail =
+    "  --top N                  messages per fetch, the newest (default 5)\n"
+    "load:\n"
+    "  --mode MODE              reuse | new | both (default reuse; both: new, then reuse,\n"
+    "                           and the ratio of the medians)\n"
+    "  --warmup N               iterations before measuring, not counted (default 10; for\n"
+    "                           reuse, at least --concurrency opens every session first)\n"
+    "  --iterations N           measured iterations (default 100)\n"
+    "  --concurrency C          iterations in flight at once; the pool's size (default 1)\n"
+    "output:\n"
+    "  --json                   one JSON object instead of the table\n"
+    "  --redact                 show neither the user name nor the host ([user], [host])\n\n"
+    "Exit status: 0 every iteration succeeded, 1 some failed or the server could not be\n"
+    "used, 2 a mistake in the options.\n";
+
+int usage_error(const std::string& message) {
+    std::cerr << "netpool imap-bench: " << message << " (see netpool imap-bench --help)\n";
+    return exit_usage;
+}
+
+struct bench_config {
+    ic::server_config server;
+    std::vector<std::string> modes;  // "new", "reuse"
+    std::size_t warmup = 10, iterations = 100, concurrency = 1;
+};
+
+struct run_result {
+    std::string mode;
+    std::size_t ok = 0, failed = 0;
+    std::map<std::string, std::size_t> reasons;
+    std::vector<double> ms;  // successful iterations
+    double seconds = 0;
+
+    double qps() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
+    double avg() const {
+        double s = 0;
+        for (double v : ms) s += v;
+        return ms.empty() ? 0 : s / static_cast<double>(ms.size());
+    }
+    /// Linear interpolation between the closest ranks; 0 when nothing succeeded.
+    double pct(double q) {
+        if (ms.empty()) return 0;
+        std::sort(ms.begin(), ms.end());
+        const double pos = q * static_cast<double>(ms.size() - 1);
+        const auto lo = static_cast<std::size_t>(std::floor(pos));
+        const auto hi = std::min(lo + 1, ms.size() - 1);
+        return ms[lo] + (ms[hi] - ms[lo]) * (pos - static_cast<double>(lo));
+    }
+};
+
+/// What one iteration says: "" for success, else "stage: message (detail)".
+using op_type = std::function<asio::awaitable<std::string>()>;
+
+/// Runs `total` iterations of `op` with `concurrency` coroutines on `ioc`.
+run_result drive(asio::io_context& ioc, std::size_t total, std::size_t concurrency, const op_type& op) {
+    run_result r;
+    r.ms.reserve(total);
+    std::size_t next = 0, running = concurrency;
+    auto worker = [&]() -> asio::awaitable<void> {
+        while (next < total) {
+            ++next;
+            const auto s = clock_type::now();
+            std::string why;
+            try {
+                why = co_await op();
+            } catch (const std::exception& e) {
+                why = std::string("unexpected exception: ") + e.what();
+            }
+            if (why.empty()) {
+                ++r.ok;
+                r.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s).count());
+            } else {
+                ++r.failed;
+                ++r.reasons[why];
+            }
+        }
+        if (--running == 0) ioc.stop();  // a pool's idle workers would keep it running
+    };
+    ioc.restart();
+    const auto t0 = clock_type::now();
+    for (std::size_t i = 0; i < concurrency; ++i) asio::co_spawn(ioc, worker(), asio::detached);
+    ioc.run();
+    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return r;
+}
+
+std::string describe(const std::string& stage, const std::error_code& ec, const std::string& detail = {}) {
+    std::string s = (stage.empty() ? std::string() : stage + ": ") + ec.message();
+    if (!detail.empty()) s += " (" + detail + ")";
+    return s;
+}
+
+/// "" for a fetch that got what it asked for, else what went wrong.
+std::string outcome(const imap::adapter& proto, const std::string& stage, const std::error_code& ec,
+                    std::size_t got, std::size_t want) {
+    if (ec) return describe(stage, ec, stage == "login" ? proto.last_handshake_failure() : std::string());
+    if (got != want) return "UID FETCH: " + std::to_string(got) + " messages instead of " + std::to_string(want);
+    return {};
+}
+
+asio::awaitable<std::error_code> logout(const imap::adapter& proto, connection& c) {
+    co_await proto.close(c);
+    co_return std::error_code{};
+}
+
+/// One fetch on a new connection. `exists` gets the mailbox's message count.
+asio::awaitable<std::string> fetch_on_new_connection(asio::io_context& ioc, const imap::adapter& proto,
+                                                     const ic::server_config& cfg, asio::ssl::context* tls_ctx,
+                                                     std::uint64_t id, std::size_t top, bool logout_after,
+                                                     std::uint32_t* exists = nullptr) {
+    connection c(ioc.get_executor(), cfg.ep, tls_ctx, id);
+    std::string stage = "connect";
+    auto ec = co_await connect_transport(c, cfg.timeout, cfg.timeout);
+    if (!ec) {
+        stage = "login";
+        ec = co_await with_timeout(proto.handshake(c), cfg.timeout, make_error_code(errc::handshake_timeout));
+    }
+    imap::mailbox_info info{};
+    if (!ec) {
+        stage = "EXAMINE";
+        ec = co_await proto.select(c, cfg.mailbox, true, &info);
+    }
+    std::vector<std::uint32_t> uids;
+    if (!ec) {
+        // As fetch_latest does: only the sequence numbers of the newest `top`.
+        stage = "UID SEARCH";
+        const std::string criteria =
+            info.exists > top ? std::to_string(info.exists - top + 1) + ":*" : std::string("ALL");
+        ec = co_await proto.uid_search(c, criteria, uids);
+    }
+    std::vector<imap::fetched_message> msgs;
+    std::size_t want = 0;
+    if (!ec) {
+        std::sort(uids.begin(), uids.end());
+        want = std::min(top, uids.size());
+        std::vector<std::uint32_t> newest(uids.end() - static_cast<std::ptrdiff_t>(want), uids.end());
+        stage = "UID FETCH";
+        if (!newest.empty()) ec = co_await proto.uid_fetch(c, newest, msgs);
+    }
+    if (exists) *exists = info.exists;
+    if (!ec && logout_after)
+        co_await with_timeout(logout(proto, c), cfg.timeout, make_error_code(errc::operation_timeout));
+    c.io().close();
+    co_return outcome(proto, stage, ec, msgs.size(), want);
+}
+
+}  // namespace
+
+int imap_bench_main(std::span<const std::string_view> args) {
+    if (auto name = ic::password_on_command_line(args)) return usage_error(ic::password_refusal(*name));
+    std::vector<option_spec> specs(ic::server_specs.begin(), ic::server_specs.end());
+    for (std::string_view n : {"mode", "warmup", "iterations", "concurrency"}) specs.push_back({n, true});
+    specs.push_back({"help", false});
+    std::string error;
+    const auto opts = parse_options(args, specs, error);
+    if (!opts) return usage_error(error);
+    const auto& o = *opts;
+    if (o.count("help")) {
+        std::cout << usage_head << ic::server_usage << usage_tail;
+        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+        return exit_ok;
+    }
+    bench_config cfg;
+    cfg.server.top = 5;
+    cfg.modes = {"reuse"};
+    if (auto it = o.find("mode"); it != o.end()) {
+        if (it->second == "reuse" || it->second == "new") cfg.modes = {std::string(it->second)};
+        else if (it->second == "both") cfg.modes = {"new", "reuse"};
+        else return usage_error("--mode expects reuse, new or both, got '" + std::string(it->second) + "'");
+    }
+    const std::pair<std::string_view, std::size_t*> numeric[] = {
+        {"warmup", &cfg.warmup}, {"iterations", &cfg.iterations}, {"concurrency", &cfg.concurrency}};
+    for (auto [name, field] : numeric) {
+        auto it = o.find(name);
+        if (it == o.end()) continue;
+        const std::size_t min = name == "warmup" ? 0 : 1;
+        auto v = parse_unsigned<std::size_t>(it->second, min, name == "concurrency" ? 10'000 : 100'000'000);
+        if (!v)
+            return usage_error("--" + std::string(name) + " expects " + (min == 0 ? "a non-negative" : "a positive") +
+                               " integer, got '" + std::string(it->second) + "'");
+        *field = *v;
+    }
+    if (auto why = ic::read_server_options(o, cfg.server)) return usage_error(*why);
+    const auto& srv = cfg.server;
+    const ic::redactor redact(srv);
+
+    imap::client_options copts;
+    copts.cred.user = srv.user;
+    copts.cred.secret = srv.password;
+    copts.allow_plaintext_login = srv.allow_plaintext_login;
+    copts.command_timeout = srv.timeout;
+    imap::account acct;
+    acct.server = srv.ep;
+    acct.client = copts;
+    acct.pool.size = cfg.concurrency;
+    acct.pool.max_overflow = 0;
+    acct.pool.checkout_timeout = srv.timeout;
+    acct.pool.connect_timeout = srv.timeout;
+    acct.pool.handshake_timeout = srv.timeout;
+    std::optional<imap::adapter> proto;
+    try {
+        copts.validate();
+        acct.pool.validate();
+        proto.emplace(copts);
+    } catch (const config_error& e) {
+        return usage_error(redact(std::string("invalid setting: ") + e.what()));
+    }
+    std::shared_ptr<asio::ssl::context> tls_ctx;
+    if (srv.ep.tls != tls_mode::none) {
+        try {
+            tls_ctx = make_client_tls_context(srv.ep.tls_opts);
+        } catch (const config_error& e) {
+            return usage_error(std::string("TLS setup failed: ") + e.what());
+        }
+    }
+
+    asio::io_context ioc;
+    std::uint64_t next_id = 1;
+    const std::string server = ic::shown_server(srv);
+
+    // Preflight: one session, so that an unusable server or login is reported once, with its
+    // cause, instead of as ITERATIONS identical failures (or checkouts waiting out timeouts).
+    std::uint32_t exists = 0;
+    {
+        std::string why;
+        asio::co_spawn(
+            ioc,
+            [&]() -> asio::awaitable<void> {
+                why = co_await fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, 1, true, &exists);
+            },
+            asio::detached);
+        ioc.run();
+        if (!why.empty()) {
+            std::string msg = "netpool imap-bench: cannot use " + server + ": " + why;
+            if (why.find("Connection refused") != std::string::npos) msg += "\n  hint: nothing listens there";
+            else if (why.find("verif") != std::string::npos)
+                msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_verify_failed));
+            std::cerr << redact(msg) << "\n";
+            return exit_failure;
+        }
+    }
+    if (!srv.json) {
+        std::ostringstream h;
+        h << "server " << server << ", user " << ic::shown_user(srv)
+          << (srv.ep.tls == tls_mode::none ? ", no TLS" : ", TLS verified") << "; mailbox "
+          << ic::json_string(srv.mailbox) << " with " << exists << " messages; concurrency " << cfg.concurrency
+          << "\n";
+        if (exists < srv.top)
+            h << "note: the mailbox holds fewer messages than --top " << srv.top << ": each fetch gets " << exists
+              << "\n";
+        if (std::find(cfg.modes.begin(), cfg.modes.end(), "reuse") != cfg.modes.end() && cfg.warmup < cfg.concurrency)
+            h << "note: --warmup " << cfg.warmup << " < --concurrency " << cfg.concurrency
+              << ": some pooled sessions open during the measured iterations\n";
+        std::cout << redact(h.str()) << std::flush;
+    }
+
+    std::vector<run_result> results;
+    for (const auto& mode : cfg.modes) {
+        run_result r;
+        if (mode == "new") {
+            const op_type op = [&]() -> asio::awaitable<std::string> {
+                return fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, srv.top, true);
+            };
+            if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
+            r = drive(ioc, cfg.iterations, std::min(cfg.concurrency, cfg.iterations), op);
+        } else {
+            std::optional<registry> reg;
+            reg.emplace(ioc.get_executor());
+            std::optional<imap::client> client;  // destroyed before the registry it uses
+            client.emplace(*reg);
+            const std::size_t want = std::min<std::size_t>(srv.top, exists);
+            const op_type op = [&]() -> asio::awaitable<std::string> {
+                const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top);
+                if (res.ec) co_return describe(res.stage, res.ec, res.detail);
+                // The mailbox does not change during a run: every fetch gets the same count.
+                if (res.messages.size() != want)
+                    co_return "fetch_latest: " + std::to_string(res.messages.size()) + " messages instead of " +
+                        std::to_string(want);
+                co_return std::string();
+            };
+            if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
+            r = drive(ioc, cfg.iterations, std::min(cfg.concurrency, cfg.iterations), op);
+            client.reset();
+            reg.reset();  // closes the pool: LOGOUT on each session
+            ioc.restart();
+            ioc.run_for(std::chrono::milliseconds(500));
+        }
+        r.mode = mode;
+        results.push_back(std::move(r));
+    }
+
+    std::optional<double> ratio;
+    if (results.size() == 2 && results[0].ok > 0 && results[1].ok > 0) {
+        const double reuse = results[1].pct(0.5);
+        if (reuse > 0) ratio = results[0].pct(0.5) / reuse;
+    }
+    std::ostringstream t;
+    bool failed = false;
+    if (srv.json) {
+        t << "{\"server\":" << ic::json_string(server) << ",\"user\":" << ic::json_string(ic::shown_user(srv))
+          << ",\"tls\":" << (srv.ep.tls == tls_mode::none ? "false" : "true")
+          << ",\"mailbox\":" << ic::json_string(srv.mailbox) << ",\"exists\":" << exists
+          << ",\"concurrency\":" << cfg.concurrency << ",\"runs\":[";
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            auto& r = results[i];
+            failed |= r.failed > 0;
+            char buf[512];
+            std::snprintf(buf, sizeof buf,
+                          "{\"mode\":\"%s\",\"top\":%zu,\"warmup\":%zu,\"iterations\":%zu,\"success\":%zu,"
+                          "\"failures\":%zu,\"avg_ms\":%.3f,\"median_ms\":%.3f,\"p95_ms\":%.3f,\"qps\":%.1f,"
+                          "\"seconds\":%.3f",
+                          r.mode.c_str(), srv.top, cfg.warmup, cfg.iterations, r.ok, r.failed, r.avg(), r.pct(0.5),
+                          r.pct(0.95), r.qps(), r.seconds);
+            t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
+            std::size_t k = 0;
+            for (const auto& [why, n] : r.reasons)
+                t << (k++ ? "," : "") << "{\"reason\":" << ic::json_string(why) << ",\"count\":" << n << "}";
+            t << "]}";
+        }
+        t << "]";
+        if (ratio) t << ",\"median_ratio_new_over_reuse\":" << *ratio;
+        t << "}\n";
+    } else {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "%-6s %5s %7s %11s %8s %9s %11s %8s %9s\n", "mode", "top", "warmup",
+                      "iterations", "success", "avg(ms)", "median(ms)", "p95(ms)", "qps");
+        t << buf;
+        for (auto& r : results) {
+            failed |= r.failed > 0;
+            std::snprintf(buf, sizeof buf, "%-6s %5zu %7zu %11zu %8zu %9.2f %11.2f %8.2f %9.1f\n", r.mode.c_str(),
+                          srv.top, cfg.warmup, cfg.iterations, r.ok, r.avg(), r.pct(0.5), r.pct(0.95), r.qps());
+            t << buf;
+        }
+        if (ratio) {
+            std::snprintf(buf, sizeof buf, "median latency, new / reuse: %.1fx\n", *ratio);
+            t << buf;
+        }
+        for (const auto& r : results) {
+            if (r.reasons.empty()) continue;
+            t << r.mode << " failures:\n";
+            for (const auto& [why, n] : r.reasons) t << "  " << n << " x " << why << "\n";
+        }
+    }
+    std::cout << redact(t.str());
+    return failed ? exit_failure : exit_ok;
+}
+
+}  // namespace netpool::cli

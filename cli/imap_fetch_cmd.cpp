@@ -1,0 +1,228 @@
+// `netpool imap-fetch`: the newest messages of a mailbox, through netpool's IMAP client
+// (imap::client::fetch_latest over a pooled, logged-in session: connect, TLS, greeting,
+// CAPABILITY, LOGIN or AUTHENTICATE PLAIN, EXAMINE/SELECT, UID SEARCH, UID FETCH).
+//
+// Secrets: the password comes from a file or an environment variable, never from the
+// command line, and every line printed passes through a redactor (imap_common.hpp) that
+// replaces the password in every form the client could have sent; --redact also hides the
+// user name and the host.
+#include "args.hpp"
+#include "commands.hpp"
+#include "imap_common.hpp"
+
+#include <netpool/config.hpp>
+#include <netpool/netpool.hpp>
+#include <netpool/imap/client.hpp>
+#include <netpool/imap/error.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace netpool::cli {
+
+namespace {
+
+namespace ic = imap_common;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::string_view usage_head =
+    "usage: netpool imap-fetch --user USER (--password-file FILE | --password-env VAR) [options]\n\n"
+    "Logs in to an IMAP server and prints the newest messages of a mailbox, newest first:\n"
+    "UID, date, size, sender and subject (with --headers, each message's header too).\n\n";
+constexpr std::string_view usage_tail =
+    "  --top N                  how many of the newest messages (default 10)\n"
+    "output:\n"
+    "  --headers                print each message's whole header under its line\n"
+    "  --json                   one JSON object instead of text\n"
+    "  --redact                 show neither the user name nor the host ([user], [host])\n\n"
+    "Exit status: 0 fetched, 1 the server could not be used (the cause is printed), 2 a\n"
+    "mistake in the options.\n";
+
+int usage_error(const std::string& message) {
+    std::cerr << "netpool imap-fetch: " << message << " (see netpool imap-fetch --help)\n";
+    return exit_usage;
+}
+
+/// Printable on a terminal: control characters (ESC included) become '?', and the text is
+/// cut to `width` bytes at a UTF-8 character boundary ("..." marks the cut).
+std::string printable(std::string_view s, std::size_t width) {
+    std::string out;
+    for (char ch : s) {
+        const auto u = static_cast<unsigned char>(ch);
+        out += (u < 0x20 || u == 0x7f) ? (ch == '\t' ? ' ' : '?') : ch;
+    }
+    if (width > 3 && out.size() > width) {
+        std::size_t cut = width - 3;
+        while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+        out = out.substr(0, cut) + "...";
+    }
+    return out;
+}
+
+/// Columns padded by characters, not bytes (UTF-8 continuation bytes take no column).
+std::string pad(const std::string& s, std::size_t width) {
+    std::size_t cols = 0;
+    for (char ch : s)
+        if ((static_cast<unsigned char>(ch) & 0xC0) != 0x80) ++cols;
+    return cols >= width ? s : s + std::string(width - cols, ' ');
+}
+
+}  // namespace
+
+int imap_fetch_main(std::span<const std::string_view> args) {
+    if (auto name = ic::password_on_command_line(args)) return usage_error(ic::password_refusal(*name));
+    std::vector<option_spec> specs(ic::server_specs.begin(), ic::server_specs.end());
+    specs.push_back({"headers", false});
+    specs.push_back({"help", false});
+    std::string error;
+    const auto opts = parse_options(args, specs, error);
+    if (!opts) return usage_error(error);
+    if (opts->count("help")) {
+        std::cout << usage_head << ic::server_usage << usage_tail;
+        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+        return exit_ok;
+    }
+    ic::server_config cfg;
+    cfg.top = 10;
+    if (auto why = ic::read_server_options(*opts, cfg)) return usage_error(*why);
+    const bool headers = opts->count("headers") > 0;
+    const ic::redactor redact(cfg);
+
+    imap::account acct;
+    acct.server = cfg.ep;
+    acct.client.cred.user = cfg.user;
+    acct.client.cred.secret = cfg.password;
+    acct.client.allow_plaintext_login = cfg.allow_plaintext_login;
+    acct.client.command_timeout = cfg.timeout;
+    acct.pool.size = 1;
+    acct.pool.max_overflow = 0;
+    acct.pool.lazy = true;
+    acct.pool.checkout_timeout = cfg.timeout;
+    acct.pool.connect_timeout = cfg.timeout;
+    acct.pool.handshake_timeout = cfg.timeout;
+    // One fetch: a session that fails twice (connect, TLS, login) makes the pool endpoint
+    // down at once, and the fetch fails with the cause instead of waiting out the checkout.
+    acct.pool.max_restarts = 1;
+    try {
+        acct.client.validate();
+        acct.pool.validate();
+    } catch (const config_error& e) {
+        return usage_error(redact(std::string("invalid setting: ") + e.what()));
+    }
+
+    asio::io_context ioc;
+    std::optional<registry> reg;
+    reg.emplace(ioc.get_executor());
+    std::optional<imap::client> client;  // destroyed before the registry it uses
+    client.emplace(*reg);
+    imap::fetch_result res;
+    bool done = false;
+    const auto t0 = clock_type::now();
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            try {
+                res = co_await client->fetch_latest(acct, cfg.mailbox, cfg.top);
+            } catch (const std::exception& e) {
+                res.ec = make_error_code(errc::adapter_exception);
+                res.detail = e.what();
+            }
+            done = true;
+            ioc.stop();  // the pool's workers would keep it running
+        },
+        asio::detached);
+    ioc.run();
+    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+    // Log out politely: destroying the registry closes the pool (LOGOUT), which needs the
+    // io_context for a moment.
+    client.reset();
+    reg.reset();
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(500));
+
+    const std::string server = ic::shown_server(cfg);
+    if (!done || res.ec) {
+        std::string msg = "netpool imap-fetch: cannot fetch from " + server + ": " +
+                          (res.stage.empty() ? std::string() : res.stage + ": ") + res.ec.message();
+        if (!res.detail.empty()) msg += " (" + res.detail + ")";
+        if (res.ec == imap::errc::mailbox_not_found)
+            msg += "\n  hint: there is no mailbox '" + cfg.mailbox + "' (names are case-sensitive, except INBOX)";
+        else if (res.ec == imap::errc::login_failed)
+            msg += "\n  hint: the server refused the user name or password";
+        else if (res.ec == imap::errc::plaintext_login_refused)
+            msg += "\n  hint: the server refuses LOGIN without TLS: use --tls starttls or --tls implicit";
+        else if (res.ec == imap::errc::starttls_unavailable)
+            msg += "\n  hint: the server does not offer STARTTLS: try --tls implicit (port 993)";
+        else if (const auto h = ic::hint_for(cfg, res.ec); !h.empty())
+            msg += "\n  hint: " + h;
+        std::cerr << redact(msg) << "\n";
+        return exit_failure;
+    }
+
+    const auto& mb = res.mailbox;
+    std::ostringstream t;
+    if (cfg.json) {
+        t << "{\"server\":" << ic::json_string(server) << ",\"user\":" << ic::json_string(ic::shown_user(cfg))
+          << ",\"tls\":" << (cfg.ep.tls == tls_mode::none ? "false" : "true")
+          << ",\"mailbox\":{\"name\":" << ic::json_string(mb.name.empty() ? cfg.mailbox : mb.name)
+          << ",\"exists\":" << mb.exists << ",\"uidvalidity\":" << mb.uidvalidity << ",\"uidnext\":" << mb.uidnext
+          << ",\"read_only\":" << (mb.read_only ? "true" : "false") << "},\"top\":" << cfg.top
+          << ",\"elapsed_ms\":" << ms << ",\"messages\":[";
+        for (std::size_t i = 0; i < res.messages.size(); ++i) {
+            const auto& m = res.messages[i];
+            t << (i ? "," : "") << "{\"uid\":" << m.uid << ",\"date\":" << ic::json_string(m.envelope_date)
+              << ",\"from\":" << ic::json_string(m.envelope_from) << ",\"subject\":"
+              << ic::json_string(m.envelope_subject) << ",\"size\":" << m.size << ",\"flags\":[";
+            for (std::size_t f = 0; f < m.flags.size(); ++f) t << (f ? "," : "") << ic::json_string(m.flags[f]);
+            t << "]";
+            if (headers) t << ",\"header\":" << ic::json_string(m.header);
+            t << "}";
+        }
+        t << "]}\n";
+    } else {
+        t << "server " << server << ": logged in as " << ic::shown_user(cfg)
+          << (cfg.ep.tls == tls_mode::none ? "; no TLS" : "; TLS verified") << "\n";
+        t << printable(mb.name.empty() ? cfg.mailbox : mb.name, 80) << ": " << mb.exists << " message"
+          << (mb.exists == 1 ? "" : "s") << " (UIDVALIDITY " << mb.uidvalidity << ", UIDNEXT " << mb.uidnext << ")";
+        if (res.messages.empty()) {
+            t << "; nothing to show\n";
+        } else {
+            t << "; the newest " << res.messages.size() << ", newest first:\n";
+            t << pad("UID", 8) << pad("DATE", 33) << pad("SIZE", 10) << pad("FROM", 32) << "SUBJECT\n";
+            for (const auto& m : res.messages) {
+                t << pad(std::to_string(m.uid), 8) << pad(printable(m.envelope_date, 31), 33)
+                  << pad(std::to_string(m.size), 10) << pad(printable(m.envelope_from, 30), 32)
+                  << printable(m.envelope_subject, 70);
+                std::string flags;
+                for (const auto& f : m.flags) flags += (flags.empty() ? "" : " ") + f;
+                if (!flags.empty()) t << "  [" << printable(flags, 40) << "]";
+                t << "\n";
+                if (headers) {
+                    std::istringstream lines(m.header);
+                    for (std::string line; std::getline(lines, line);) {
+                        if (!line.empty() && line.back() == '\r') line.pop_back();
+                        if (line.empty()) continue;
+                        t << "    " << printable(line, 200) << "\n";
+                    }
+                }
+            }
+        }
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "fetched in %.1f ms\n", ms);
+        t << buf;
+    }
+    std::cout << redact(t.str());
+    return exit_ok;
+}
+
+}  // namespace netpool::cli

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# `netpool imap-fetch` and `netpool imap-bench` as a user meets them.
+#
+#   tests/cli/imap_cli.sh options NETPOOL        option mistakes exit 2 and name the option;
+#                                                --password is refused; an unreachable server
+#                                                gives its cause and exit 1
+#   tests/cli/imap_cli.sh server NETPOOL SRCDIR  against Dovecot (tests/servers/dovecot_server.py,
+#                                                INBOX and Archive seeded): imap-fetch plain,
+#                                                STARTTLS and implicit TLS (verified against a
+#                                                throwaway CA) prints the newest messages, --json,
+#                                                --redact, a missing mailbox, a wrong password and
+#                                                an unverifiable certificate exit 1 with the cause;
+#                                                imap-bench reuse/new/both, plain and TLS, --json;
+#                                                the password appears in no output, not even
+#                                                base64-encoded
+# Exit 0 passed, 1 failed, 77 skipped (meson's convention: no Dovecot, or not root).
+set -u
+mode=$1
+netpool=$2
+failed=0
+fail() {
+  echo "FAIL: $*"
+  failed=1
+}
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# expect STATUS PATTERN COMMAND ARGS...: runs `netpool COMMAND ARGS...`, checks the exit
+# status and that stdout+stderr contains PATTERN (a fixed string). The output is kept in
+# $tmp/last and appended to $tmp/all-output.
+expect() {
+  local want=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$netpool" "$@" 2>&1)
+  rc=$?
+  printf '%s\n' "$out" >"$tmp/last"
+  printf '%s\n' "$out" >>"$tmp/all-output"
+  [[ $rc -eq $want ]] || fail "$*: exit $rc, expected $want; output: $out"
+  [[ $out == *"$pattern"* ]] || fail "$*: output lacks '$pattern': $out"
+}
+# lacks TEXT: the last output does not contain TEXT.
+lacks() {
+  if grep -qF -- "$1" "$tmp/last"; then fail "the output contains '$1': $(cat "$tmp/last")"; fi
+}
+
+secret='Pa55-w0rd-for-the-"imap"-cli-test'
+
+if [[ $mode == options ]]; then
+  for cmd in imap-fetch imap-bench; do
+    expect 2 "--password is refused" $cmd --user alice --password "$secret"
+    expect 2 "--password is refused" $cmd --user alice "--password=$secret"
+    expect 2 "--user is required" $cmd --password-env HOME
+    expect 2 "--user needs a password" $cmd --user alice
+    expect 2 "--password-env: the environment variable 'NETPOOL_TEST_UNSET_VAR'" $cmd --user alice \
+      --password-env NETPOOL_TEST_UNSET_VAR
+    expect 2 "--password-file: cannot read" $cmd --user alice --password-file "$tmp/none"
+    expect 2 "--password-file and --password-env" $cmd --user alice --password-file /etc/hostname \
+      --password-env HOME
+    expect 2 "--tls none would send the password in clear text" $cmd --user alice --password-env HOME
+    expect 2 "--tls expects none, starttls or implicit" $cmd --user alice --password-env HOME --tls ssl
+    expect 2 "--ca-file needs --tls" $cmd --user alice --password-env HOME --ca-file /etc/hostname
+    expect 2 "--ca-file: cannot read" $cmd --user alice --password-env HOME --tls implicit --ca-file "$tmp/none"
+    expect 2 "--port expects a port number" $cmd --user alice --password-env HOME --tls implicit --port 70000
+    expect 2 "--top expects" $cmd --user alice --password-env HOME --tls implicit --top 0
+    expect 2 "--timeout" $cmd --user alice --password-env HOME --tls implicit --timeout 0
+    expect 2 "unknown option '--bogus'" $cmd --user alice --password-env HOME --bogus
+    expect 2 "option '--mailbox' needs a value" $cmd --user alice --password-env HOME --mailbox
+    expect 0 "--password-file FILE" $cmd --help
+  done
+  expect 2 "--mode expects reuse, new or both" imap-bench --user alice --password-env HOME --tls implicit --mode fast
+  expect 2 "--iterations expects a positive integer" imap-bench --user alice --password-env HOME --tls implicit \
+    --iterations 0
+  expect 2 "--concurrency expects a positive integer" imap-bench --user alice --password-env HOME --tls implicit \
+    --concurrency many
+  expect 2 "--warmup expects a non-negative integer" imap-bench --user alice --password-env HOME --tls implicit \
+    --warmup -1
+  expect 2 "unknown option '--mode'" imap-fetch --user alice --password-env HOME --tls implicit --mode new
+  # Nothing listens on a port just released by the kernel.
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf '%s\n' "$secret" >"$tmp/pw"
+  expect 1 "Connection refused" imap-bench --port "$port" --user alice --password-file "$tmp/pw" \
+    --allow-plaintext-login --timeout 5
+  expect 1 "cannot fetch from 127.0.0.1:$port" imap-fetch --port "$port" --user alice --password-file "$tmp/pw" \
+    --allow-plaintext-login --timeout 3
+  if grep -qF -- "$secret" "$tmp/all-output"; then fail "the password was printed"; fi
+  [[ $failed -eq 0 ]] && echo "imap cli options: passed"
+  exit $failed
+fi
+
+srcdir=$3
+script=$srcdir/tests/servers/dovecot_server.py
+if [[ ! -f $script ]]; then
+  echo "SKIP: $script is missing"
+  exit 77
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "SKIP: Dovecot needs root (its privilege separation)"
+  exit 77
+fi
+if [[ ! -x /usr/sbin/dovecot ]]; then
+  echo "SKIP: Dovecot is not installed (apt-get install dovecot-imapd)"
+  exit 77
+fi
+if ! command -v openssl >/dev/null; then
+  echo "SKIP: the openssl command is missing (for a throwaway certificate)"
+  exit 77
+fi
+
+# A throwaway CA and a server certificate for localhost / 127.0.0.1.
+(
+  cd "$tmp" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj '/CN=imap cli test CA' \
+      -keyout ca.key -out ca.pem &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=localhost' \
+      -keyout server.key -out server.csr &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext \
+      -out server.pem
+) >"$tmp/openssl.log" 2>&1 || {
+  echo "FAIL: could not make a test certificate: $(cat "$tmp/openssl.log")"
+  exit 1
+}
+
+printf '%s\n' "$secret" >"$tmp/pw"
+chmod 600 "$tmp/pw"
+/usr/bin/python3 "$script" --dir "$tmp/dovecot" --cert "$tmp/server.pem" --key "$tmp/server.key" \
+  --user alice --password-file "$tmp/pw" --seed INBOX:20 --seed Archive:5 \
+  >"$tmp/server.out" 2>"$tmp/server.err" &
+server_pid=$!
+for _ in $(seq 600); do
+  grep -q '^READY ' "$tmp/server.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+read -r _ imap_port imaps_port < <(grep '^READY ' "$tmp/server.out")
+if [[ -z ${imaps_port:-} ]]; then
+  echo "FAIL: Dovecot did not start: $(cat "$tmp/server.err")"
+  exit 1
+fi
+seed=$tmp/dovecot/seed
+subject() { grep -m1 '^Subject: ' "$seed/$1" | sed 's/^Subject: //' | tr -d '\r'; }
+
+plain=(--port "$imap_port" --user alice --password-file "$tmp/pw" --allow-plaintext-login --timeout 10)
+tls=(--tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" --server-name localhost --user alice
+  --password-file "$tmp/pw" --timeout 10)
+starttls=(--tls starttls --port "$imap_port" --ca-file "$tmp/ca.pem" --server-name localhost --user alice
+  --password-file "$tmp/pw" --timeout 10)
+
+# imap-fetch: the newest first, as many as asked.
+expect 0 "INBOX: 20 messages" imap-fetch "${plain[@]}" --top 5
+for n in 20 19 18 17 16; do
+  grep -qF -- "$(subject "INBOX/$n.eml")" "$tmp/last" || fail "imap-fetch --top 5 lacks message $n"
+done
+lacks "$(subject INBOX/15.eml)"
+[[ $(grep -n "INBOX message 20" "$tmp/last" | cut -d: -f1) -lt $(grep -n "INBOX message 16" "$tmp/last" | cut -d: -f1) ]] ||
+  fail "imap-fetch: not newest first: $(cat "$tmp/last")"
+expect 0 "TLS verified" imap-fetch "${tls[@]}" --top 3
+grep -qF -- "$(subject INBOX/18.eml)" "$tmp/last" || fail "imap-fetch TLS lacks message 18"
+expect 0 "TLS verified" imap-fetch "${starttls[@]}" --top 1 --headers
+grep -qF -- "Message-ID: <inbox-20@netpool.test>" "$tmp/last" || fail "imap-fetch --headers lacks the header"
+expect 0 '"exists":5' imap-fetch "${tls[@]}" --mailbox Archive --top 10 --json
+/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [m["uid"] for m in d["messages"]] == [5,4,3,2,1], d' \
+  "$tmp/last" || fail "imap-fetch --json: not 5 messages newest first: $(cat "$tmp/last")"
+expect 0 "[host]" imap-fetch "${plain[@]}" --top 2 --redact
+lacks alice
+lacks 127.0.0.1
+expect 1 "Nope" imap-fetch "${tls[@]}" --mailbox Nope
+expect 1 "give --ca-file" imap-fetch --tls implicit --port "$imaps_port" --server-name localhost --user alice \
+  --password-file "$tmp/pw" --timeout 10
+printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
+expect 1 "cannot fetch from" imap-fetch --tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" \
+  --server-name localhost --user alice --password-file "$tmp/badpw" --timeout 10
+NETPOOL_TEST_PW=$secret expect 0 "INBOX: 20 messages" imap-fetch --port "$imap_port" --user alice \
+  --password-env NETPOOL_TEST_PW --allow-plaintext-login --top 1
+
+# imap-bench: the table, every mode, plain and TLS.
+expect 0 "median(ms)" imap-bench "${plain[@]}" --mode reuse --top 5 --warmup 4 --iterations 30 --concurrency 4
+grep -qE '^reuse +5 +4 +30 +30 ' "$tmp/last" || fail "imap-bench reuse: no row with 30 successes: $(cat "$tmp/last")"
+expect 0 "median latency, new / reuse" imap-bench "${tls[@]}" --mode both --top 1 --warmup 2 --iterations 20 \
+  --concurrency 2
+grep -qE '^new +1 +2 +20 +20 ' "$tmp/last" || fail "imap-bench new: no row with 20 successes: $(cat "$tmp/last")"
+expect 0 '"success":10' imap-bench "${starttls[@]}" --mode new --top 20 --warmup 0 --iterations 10 --json
+expect 0 "[host]" imap-bench "${tls[@]}" --top 2 --iterations 5 --redact
+lacks alice
+lacks 127.0.0.1
+expect 1 "cannot use 127.0.0.1:$imaps_port" imap-bench --tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" \
+  --server-name localhost --user alice --password-file "$tmp/badpw" --timeout 10
+
+for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
+  "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)" \
+  "${secret//\"/\\\"}"; do
+  if grep -qF -- "$form" "$tmp/all-output"; then fail "the output contains the password (or the form '$form')"; fi
+done
+[[ $failed -eq 0 ]] && echo "imap cli against Dovecot: passed (password in no output)"
+exit $failed
