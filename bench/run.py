@@ -3,12 +3,13 @@
 
     bench/run.py --demo    the headline comparison, short sizes (about a minute on 2 cores),
                            then SMTP against Postfix's smtp-sink and aiosmtpd (about 15 s)
+                           and IMAP against Dovecot, reuse vs new connection (about 10 s)
     bench/run.py --full    every size of docs/benchmarks.md (about 15 minutes on 2 cores)
     bench/run.py --gate    reduced sizes + thresholds; exit status 1 when one is violated
 
 Options: --build DIR (where the bench_* executables are: DIR/bench; default build),
 --out DIR (default results), --port-range "LOW HIGH" (ports suite; default "40000 40061"),
---no-ports, --no-smtp, --no-chart, --rounds N (repeat each scaling run N times, alternating the
+--no-ports, --no-smtp, --no-imap, --no-chart, --rounds N (repeat each scaling run N times, alternating the
 order; ratios are medians over rounds), --only PREFIX (run only benchmarks whose name
 starts with PREFIX; for quick checks).
 
@@ -121,6 +122,30 @@ SMTP_RATIOS = {
              ("pooled_no_pipelining", "smtp_source_d"), ("no_pool", "smtp_source")),
     "starttls_auth": (("pooled", "no_pool"),),
 }
+# IMAP (bench_imap): fetch the newest N messages of INBOX from Dovecot with a reused session
+# (imap::client through a pool) or a new connection per fetch (docs/imap.md#benchmarks).
+# The whole suite runs in one process per round (one Dovecot, seeded once); rounds alternate
+# the order with NETPOOL_BENCH_IMAP_REVERSE.
+IMAP_FULL = {
+    "NETPOOL_BENCH_IMAP_MODES": "plain,tls",
+    "NETPOOL_BENCH_IMAP_KINDS": "reuse,new",
+    "NETPOOL_BENCH_IMAP_TOPS": "1,5,20",
+    "NETPOOL_BENCH_IMAP_CONCURRENCY": "1,16",
+    "NETPOOL_BENCH_IMAP_ITERATIONS": "400",
+    "NETPOOL_BENCH_IMAP_ITERATIONS_NEW": "200",
+    "NETPOOL_BENCH_IMAP_WARMUP": "20",
+    "NETPOOL_BENCH_IMAP_SEED": "30",
+    # The Dovecot wrapper script, wherever --build is.
+    "NETPOOL_BENCH_IMAP_SERVER": os.path.join(ROOT, "tests", "servers", "dovecot_server.py"),
+}
+IMAP_DEMO = dict(IMAP_FULL, **{
+    "NETPOOL_BENCH_IMAP_TOPS": "5",
+    "NETPOOL_BENCH_IMAP_ITERATIONS": "200",
+    "NETPOOL_BENCH_IMAP_ITERATIONS_NEW": "100",
+})
+IMAP_FULL_ROUNDS = 2
+IMAP_DEMO_ROUNDS = 1
+TARGET_IMAP_TLS_RATIO = 5.0  # median latency, new connection / reuse, TLS
 GATE_LEAK_ENV = {"NETPOOL_BENCH_LEAK_CYCLES": "100000", "NETPOOL_BENCH_LEAK_FAULTS": "10000"}
 FULL_LEAK_ENV = {}  # the suite's own defaults: 1,000,000 cycles, 100,000 faults
 FULL_MEMORY_ENV = {}  # the suite's default: 1,000 idle connections
@@ -560,6 +585,86 @@ def smtp_checks(smtp):
     return checks
 
 
+def build_imap(suite):
+    """{"runs": {mode: {"top:N/c:C": {kind: record}}}, "ratios": {mode: {"top:N/c:C": median
+    over rounds of median_ms(new) / median_ms(reuse)}}, "table": [rows of the study's table]}."""
+    info = {"status": suite.status, "planned": suite.planned, "problems": suite.problems, "env": suite.env,
+            "runs": {}, "ratios": {}, "table": []}
+    grouped = {}
+    for e in suite.benchmarks:
+        m = re.match(r"^imap/(plain|tls)/(reuse|new)/top:(\d+)/c:(\d+)$", e["short_name"])
+        if m:
+            mode, kind, top, c = m.group(1), m.group(2), int(m.group(3)), int(m.group(4))
+            grouped.setdefault((mode, top, c), {}).setdefault(kind, []).append(e)
+    fields = ("success", "failures", "avg_ms", "median_ms", "p95_ms", "qps", "top", "concurrency", "iterations",
+              "warmup", "connections")
+    for (mode, top, c), kinds in sorted(grouped.items()):
+        key = "top:%d/c:%d" % (top, c)
+        per_round = {}
+        for kind, entries in kinds.items():
+            recs = []
+            for e in entries:
+                if e.get("error_occurred"):
+                    recs.append({"status": "skipped", "reason": e.get("error_message", ""), "round": e.get("round", 0)})
+                    continue
+                r = {"status": "ok", "round": e.get("round", 0)}
+                for f in fields:
+                    if f in e:
+                        v = e[f]
+                        r[f] = int(v) if isinstance(v, float) and v.is_integer() and f not in (
+                            "avg_ms", "median_ms", "p95_ms", "qps") else v
+                r["errors"] = {k[4:]: int(v) for k, v in e.items() if k.startswith("err:")}
+                if e.get("label"):
+                    r["label"] = e["label"]
+                recs.append(r)
+            per_round[kind] = {r["round"]: r.get("median_ms") for r in recs if r["status"] == "ok"}
+            ok = sorted((r for r in recs if r["status"] == "ok"), key=lambda r: r.get("median_ms", 0))
+            if ok:
+                # The round with the median latency; successes and failures summed.
+                med = dict(ok[(len(ok) - 1) // 2])
+                if len(recs) > 1:
+                    med["rounds"] = len(recs)
+                    med["median_ms_rounds"] = [r.get("median_ms") for r in ok]
+                    med["success"] = sum(r.get("success", 0) for r in ok)
+                    med["failures"] = sum(r.get("failures", 0) for r in ok)
+            else:
+                med = recs[0]
+            info["runs"].setdefault(mode, {}).setdefault(key, {})[kind] = med
+        if "new" in per_round and "reuse" in per_round:
+            rs = [ratio(per_round["new"][k], per_round["reuse"][k]) for k in sorted(per_round["new"])
+                  if k in per_round["reuse"]]
+            rs = [r for r in rs if r is not None]
+            if rs:
+                info["ratios"].setdefault(mode, {})[key] = median(rs)
+                if len(rs) > 1:
+                    info.setdefault("ratio_rounds", {}).setdefault(mode, {})[key] = rs
+        for kind in ("reuse", "new"):
+            rec = info["runs"].get(mode, {}).get(key, {}).get(kind)
+            if rec is None:
+                continue
+            row = {"server": mode, "mode": kind, "top": top, "concurrency": c}
+            if rec.get("status") == "ok":
+                for f in ("warmup", "iterations", "success", "failures", "avg_ms", "median_ms", "p95_ms", "qps"):
+                    row[f] = rec.get(f)
+            else:
+                row["skipped"] = rec.get("reason")
+            info["table"].append(row)
+    return info
+
+
+def imap_checks(imap):
+    """Reuse runs must not fail (informational, like the smtp ones)."""
+    checks = []
+    for mode, by_key in (imap or {}).get("runs", {}).items():
+        for key, kinds in by_key.items():
+            rec = kinds.get("reuse")
+            if not rec or rec.get("status") != "ok":
+                continue
+            errs = ", ".join("%s x%d" % (k, v) for k, v in rec.get("errors", {}).items())
+            check(checks, "imap %s %s: reuse failures" % (mode, key), rec.get("failures"), "==", 0, errs)
+    return checks
+
+
 def build_named(suite, fields):
     out = {}
     for e in suite.benchmarks:
@@ -664,7 +769,7 @@ def gate_checks(scaling, suites, require_leak):
     return checks
 
 
-def targets(scaling, ports, checkout=None, smtp=None):
+def targets(scaling, ports, checkout=None, smtp=None, imap=None):
     """The issue's targets, measured (None when not measured in this run)."""
     t = []
     unc = ((checkout or {}).get("results") or {}).get("checkout/uncontended/try")
@@ -703,6 +808,13 @@ def targets(scaling, ports, checkout=None, smtp=None):
         v = sm.get("starttls_auth", {}).get("pooled/no_pool")
         t.append({"target": "smtp: pooled/no_pool with STARTTLS + AUTH (aiosmtpd) >= %g" % TARGET_SMTP_TLS_RATIO,
                   "value": v, "met": None if v is None else v >= TARGET_SMTP_TLS_RATIO})
+    if imap and imap.get("planned"):
+        tls = imap.get("ratios", {}).get("tls", {})
+        worst = min(tls.items(), key=lambda kv: kv[1]) if tls else None
+        t.append({"target": "imap: median latency new/reuse with TLS >= %g (lowest of top x concurrency)"
+                            % TARGET_IMAP_TLS_RATIO,
+                  "value": worst[1] if worst else None, "where": worst[0] if worst else None,
+                  "met": None if worst is None else worst[1] >= TARGET_IMAP_TLS_RATIO})
     if ports.get("available"):
         base = [r for n, r in ports["runs"].items() if n.startswith("baseline/") and r.get("status") == "ok"]
         pooled = [r for n, r in ports["runs"].items() if n.startswith("pool_") and r.get("status") == "ok"]
@@ -786,6 +898,7 @@ def print_tables(summary, out):
     elif ports and ports.get("available") is False:
         w("\nPort exhaustion: SKIPPED, no private network namespace could be made: %s\n" % ports.get("reason"))
     print_smtp_table(summary.get("smtp"), out)
+    print_imap_table(summary.get("imap"), out)
     for key in ("checkout", "leak", "memory"):
         sec = summary.get(key)
         if not isinstance(sec, dict) or not sec.get("planned"):
@@ -876,6 +989,46 @@ def print_smtp_table(smtp, out):
         w("\nratios: " + "\n        ".join(parts) + "\n")
     if notes:
         w("\nSMTP errors and mismatches:\n" + "\n".join(notes) + "\n")
+
+
+def print_imap_table(imap, out):
+    if not imap or not imap.get("planned"):
+        return
+    w = out.write
+    if not imap.get("table"):
+        w("\nIMAP: %s %s\n" % (imap.get("status"), "; ".join(imap.get("problems", [])) or "no result"))
+        return
+    w("\nIMAP against Dovecot over loopback: fetch the newest TOP messages of INBOX; reuse = a pooled\n"
+      "logged-in session (imap::client), new = connect, TLS, greeting, login, EXAMINE, SEARCH, FETCH,\n"
+      "LOGOUT per fetch. Latency per fetch; qps = successful fetches per second\n\n")
+    hdr = "%-6s %-6s %5s %4s %7s %11s %8s %9s %11s %8s %9s\n"
+    w(hdr % ("server", "mode", "top", "c", "warmup", "iterations", "success", "avg(ms)", "median(ms)", "p95(ms)",
+             "qps"))
+    w("-" * 96 + "\n")
+    notes = []
+    for row in imap["table"]:
+        if row.get("skipped") is not None:
+            w("%-6s %-6s %5d %4d skipped: %s\n" % (row["server"], row["mode"], row["top"], row["concurrency"],
+                                                   row["skipped"]))
+            continue
+        w(hdr % (row["server"], row["mode"], row["top"], row["concurrency"], row.get("warmup"),
+                 "{:,}".format(row.get("iterations") or 0), "{:,}".format(row.get("success") or 0),
+                 "%.2f" % (row.get("avg_ms") or 0), "%.2f" % (row.get("median_ms") or 0),
+                 "%.2f" % (row.get("p95_ms") or 0), "%.1f" % (row.get("qps") or 0)))
+        if row.get("failures"):
+            rec = imap["runs"][row["server"]]["top:%d/c:%d" % (row["top"], row["concurrency"])][row["mode"]]
+            notes.append("  %s %s top:%d c:%d: %d failed: %s" % (row["server"], row["mode"], row["top"],
+                                                                row["concurrency"], row["failures"],
+                                                                rec.get("label", "")))
+    parts = []
+    for mode in ("plain", "tls"):
+        for key, v in sorted(imap.get("ratios", {}).get(mode, {}).items(),
+                             key=lambda kv: tuple(int(x.split(":")[1]) for x in kv[0].split("/"))):
+            parts.append("%s %s %.1f" % (mode, key, v))
+    if parts:
+        w("\nmedian latency new/reuse: " + ", ".join(parts) + "\n")
+    if notes:
+        w("\nIMAP failures:\n" + "\n".join(notes) + "\n")
 
 
 def cell_ops(rec):
@@ -1024,6 +1177,7 @@ def main():
     ap.add_argument("--port-range", type=parse_range, default=(40000, 40061))
     ap.add_argument("--no-ports", action="store_true")
     ap.add_argument("--no-smtp", action="store_true", help="leave out the SMTP suite (bench_smtp)")
+    ap.add_argument("--no-imap", action="store_true", help="leave out the IMAP suite (bench_imap)")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--only", default=None)
     ap.add_argument("--rounds", type=int, default=None,
@@ -1041,7 +1195,7 @@ def main():
 
     base_env = dict(os.environ)
     suites = {}
-    for name in ("checkout", "scaling", "ports", "leak", "memory", "smtp"):
+    for name in ("checkout", "scaling", "ports", "leak", "memory", "smtp", "imap"):
         exe = os.path.join(bench_dir, "bench_" + name)
         suites[name] = Suite(name, exe)
         if not os.access(exe, os.X_OK):
@@ -1089,12 +1243,28 @@ def main():
         s.env = env
         plan.append((s, dict(base_env, **env), None, suite_name + " (whole suite)", 0))
 
+    def add_imap(env, rounds):
+        # One process per round: Dovecot is started and seeded once per process.
+        s = suites["imap"]
+        s.planned = True
+        if s.status == "missing":
+            return
+        if args.only and not "imap".startswith(args.only) and not args.only.startswith("imap"):
+            return
+        s.env = env
+        flt = ("^%s" % re.escape(args.only)) if args.only and args.only.startswith("imap/") else None
+        for r in range(rounds):
+            label = "imap (whole suite%s)" % ("" if rounds == 1 else ", round %d/%d" % (r + 1, rounds))
+            plan.append((s, dict(base_env, **dict(env, NETPOOL_BENCH_IMAP_REVERSE=str(r % 2))), flt, label, r))
+
     if args.mode == "demo":
         add_each("scaling", DEMO_SCALING_ENV, DEMO_SCALING_SELECT, rounds=args.rounds or DEMO_ROUNDS)
         if not args.no_ports:
             add_each("ports", dict(PORTS_DEMO, **port_env))
         if not args.no_smtp:
             add_each("smtp", SMTP_DEMO, rounds=args.rounds or DEMO_ROUNDS)
+        if not args.no_imap:
+            add_imap(IMAP_DEMO, rounds=args.rounds or IMAP_DEMO_ROUNDS)
     elif args.mode == "full":
         add_each("scaling", SCALING_FULL, rounds=args.rounds or FULL_ROUNDS)
         if not args.no_ports:
@@ -1104,6 +1274,8 @@ def main():
         add_whole("leak", FULL_LEAK_ENV)
         if not args.no_smtp:
             add_each("smtp", SMTP_FULL, rounds=args.rounds or FULL_ROUNDS)
+        if not args.no_imap:
+            add_imap(IMAP_FULL, rounds=args.rounds or IMAP_FULL_ROUNDS)
     else:
         add_each("scaling", GATE_SCALING_ENV, rounds=args.rounds or GATE_ROUNDS)
         add_whole("leak", GATE_LEAK_ENV)
@@ -1155,10 +1327,12 @@ def main():
                            "problems": suites["checkout"].problems,
                            "results": build_named(suites["checkout"], ("real_time", "allocs_per_cycle"))}
     summary["smtp"] = build_smtp(suites["smtp"])
-    summary["targets"] = targets(scaling, ports, summary["checkout"], summary["smtp"])
+    summary["imap"] = build_imap(suites["imap"])
+    summary["targets"] = targets(scaling, ports, summary["checkout"], summary["smtp"], summary["imap"])
     checks = gate_checks(scaling, suites, require_leak=args.mode == "gate")
     if args.mode != "gate":
         checks += smtp_checks(summary["smtp"])
+        checks += imap_checks(summary["imap"])
     if args.mode == "gate":
         summary["gate"] = {"verdict": "pass" if all(c["passed"] for c in checks) else "fail", "checks": checks}
     else:
@@ -1184,7 +1358,7 @@ def main():
                  m.get("virtualization") or "no hypervisor flag", m["load_average_at_start"][0]))
     print_tables(summary, out)
     for n, s in suites.items():
-        if s.status in ("missing", "failed") and s.planned and n not in ("leak", "memory", "smtp"):
+        if s.status in ("missing", "failed") and s.planned and n not in ("leak", "memory", "smtp", "imap"):
             out.write("\nsuite %s: %s\n  %s\n" % (n, s.status.upper(), "\n  ".join(s.problems)))
     if summary["targets"]:
         out.write("\ntargets (docs/benchmarks.md):\n")
