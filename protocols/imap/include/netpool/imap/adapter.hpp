@@ -87,6 +87,8 @@ struct session {
     bool ready = false;              ///< the handshake completed
     bool broken = false;             ///< BYE, I/O or parse error, timeout: discard the connection
     std::optional<mailbox_info> selected;  ///< the selected mailbox, if any
+    /// The last tagged NO or BAD (response::to_string(), redacted), for error details.
+    std::string last_failure;
     // Internal: bytes read but not yet parsed, and the tag counter.
     std::string in;
     std::uint32_t next_tag = 1;

@@ -1,0 +1,555 @@
+// The IMAP adapter: session set-up (greeting, CAPABILITY, STARTTLS, LOGIN / AUTHENTICATE
+// PLAIN), NOOP, UNSELECT, LOGOUT, and SELECT/EXAMINE, UID SEARCH, UID FETCH on a leased
+// connection. Decisions over responses are the pure functions of protocol.hpp; this file
+// does the I/O, every command bounded by command_timeout and every response by
+// response_limits.
+#include <netpool/imap/adapter.hpp>
+
+#include <netpool/config.hpp>
+#include <netpool/error.hpp>
+#include <netpool/imap/protocol.hpp>
+#include <netpool/options.hpp>
+#include <netpool/transport.hpp>
+
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#if NETPOOL_HAS_TLS
+#include <asio/ssl/error.hpp>
+#endif
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+// g++ 12 inlines Asio's coroutine frame allocator (which may call aligned_alloc) into the
+// larger coroutines below and then warns that the frame's operator delete does not match:
+// Asio's operator delete routes the block back through the same allocator, so it does.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace netpool::imap {
+
+struct adapter::shared_state {
+    mutable std::mutex mu;
+    std::string failure;                                           // "stage: response or error", redacted
+    std::map<std::string, std::uint32_t, std::less<>> uidvalidity;  // last seen, per mailbox
+};
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using std::chrono::milliseconds;
+using untagged_handler = std::function<void(response&)>;
+
+session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
+
+std::error_code map_io_error(const std::error_code& ec) {
+    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+        return netpool::errc::connection_closed;
+#if NETPOOL_HAS_TLS
+    if (ec == asio::ssl::error::stream_truncated) return netpool::errc::connection_closed;
+#endif
+    return ec;
+}
+
+/// Reads one complete response: first from what is buffered, then from the socket. Whatever
+/// follows it stays in s.in. The parser consumes every byte it is given unless a response
+/// completes, so s.in never holds more than one read beyond a response.
+asio::awaitable<std::error_code> read_response(connection& c, session& s, const response_limits& limits,
+                                               response& out) {
+    response_parser parser(limits);
+    if (!s.in.empty()) {
+        std::size_t used = 0;
+        const auto st = parser.feed(s.in, used);
+        if (st == response_parser::status::complete) {
+            s.in.erase(0, used);
+            out = parser.take();
+            co_return std::error_code{};
+        }
+        if (st == response_parser::status::error) co_return parser.error();
+        s.in.clear();
+    }
+    std::array<char, 16384> chunk;
+    for (;;) {
+        auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk), use_tuple);
+        if (ec) co_return map_io_error(ec);
+        std::size_t used = 0;
+        const auto st = parser.feed(std::string_view(chunk.data(), n), used);
+        if (st == response_parser::status::complete) {
+            s.in.assign(chunk.data() + used, n - used);
+            out = parser.take();
+            co_return std::error_code{};
+        }
+        if (st == response_parser::status::error) co_return parser.error();
+    }
+}
+
+asio::awaitable<std::error_code> write_raw(connection& c, std::string_view bytes) {
+    auto [ec, n] = co_await asio::async_write(c.io(), asio::buffer(bytes), use_tuple);
+    co_return ec ? map_io_error(ec) : std::error_code{};
+}
+
+/// An untagged response during a command: BYE ends the session; EXISTS/EXPUNGE update the
+/// selected mailbox; the command's own handler sees the rest.
+std::error_code on_untagged(session& s, response& r, const untagged_handler& handler) {
+    if (r.status == "BYE") return errc::server_bye;
+    if (s.selected && r.number && (r.name == "EXISTS" || r.name == "EXPUNGE")) apply_untagged(r, *s.selected);
+    if (r.name == "CAPABILITY") s.caps = parse_capabilities(r.data);
+    if (handler) handler(r);
+    return {};
+}
+
+/// Sends the command's parts (waiting for a continuation between them: synchronizing
+/// literals) and reads up to its tagged response.
+asio::awaitable<std::error_code> command_raw(connection& c, session& s, const response_limits& limits,
+                                             const std::vector<std::string>& parts, const std::string& tag,
+                                             const untagged_handler& handler, response& tagged) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (auto ec = co_await write_raw(c, parts[i])) co_return ec;
+        if (i + 1 == parts.size()) break;
+        for (;;) {
+            response r;
+            if (auto ec = co_await read_response(c, s, limits, r)) co_return ec;
+            if (r.is_continuation()) break;
+            if (r.is_tagged()) {
+                if (r.tag != tag) co_return errc::unexpected_response;
+                tagged = std::move(r);  // the server refused the literal
+                co_return std::error_code{};
+            }
+            if (auto ec = on_untagged(s, r, handler)) co_return ec;
+        }
+    }
+    for (;;) {
+        response r;
+        if (auto ec = co_await read_response(c, s, limits, r)) co_return ec;
+        if (r.is_tagged()) {
+            if (r.tag != tag) co_return errc::unexpected_response;
+            tagged = std::move(r);
+            co_return std::error_code{};
+        }
+        if (r.is_continuation()) co_return errc::unexpected_response;
+        if (auto ec = on_untagged(s, r, handler)) co_return ec;
+    }
+}
+
+std::string next_tag(session& s) { return "A" + std::to_string(s.next_tag++); }
+
+/// One command within command_timeout. Any error here (I/O, parse, BYE, timeout, an
+/// unexpected response) breaks the session. The tagged status is the caller's to judge.
+asio::awaitable<std::error_code> command(connection& c, session& s, const client_options& o, std::string_view verb,
+                                         std::span<const command_arg> args, const untagged_handler& handler,
+                                         response& tagged) {
+    const std::string tag = next_tag(s);
+    const auto parts = build_command(tag, verb, args, can_use_nonsync_literals(s.caps, args));
+    auto ec = co_await with_timeout(command_raw(c, s, o.limits, parts, tag, handler, tagged), o.command_timeout,
+                                    netpool::errc::operation_timeout);
+    if (ec) s.broken = true;
+    co_return ec;
+}
+
+/// OK -> success; NO -> command_failed; BAD -> command_rejected (recorded in s.last_failure).
+std::error_code judge(session& s, const response& tagged) {
+    if (tagged.status == "OK") return {};
+    s.last_failure = tagged.to_string();
+    return tagged.status == "NO" ? std::error_code(errc::command_failed) : std::error_code(errc::command_rejected);
+}
+
+/// Where a handshake failed, for last_handshake_failure(). Secrets sent during login are
+/// removed from anything recorded.
+struct failure_info {
+    std::string stage;
+    std::string what;  // the server's response, if one decided
+    std::vector<std::string> secrets;
+};
+
+std::error_code failed(failure_info& f, std::string stage, std::error_code ec, const response* r = nullptr) {
+    f.stage = std::move(stage);
+    if (r) f.what = r->to_string();
+    return ec;
+}
+
+asio::awaitable<std::error_code> capability(connection& c, session& s, const client_options& o, failure_info& f) {
+    response tagged;
+    capabilities caps;
+    bool seen = false;
+    const untagged_handler h = [&](response& r) {
+        if (r.name == "CAPABILITY") {
+            caps = parse_capabilities(r.data);
+            seen = true;
+        }
+    };
+    if (auto ec = co_await command(c, s, o, "CAPABILITY", {}, h, tagged)) co_return failed(f, "CAPABILITY", ec);
+    if (tagged.status != "OK") co_return failed(f, "CAPABILITY", netpool::errc::protocol_error, &tagged);
+    if (!seen) co_return failed(f, "CAPABILITY", netpool::errc::protocol_error, &tagged);
+    s.caps = std::move(caps);
+    co_return std::error_code{};
+}
+
+/// Refreshes the capabilities after login: from the tagged OK's [CAPABILITY] code, from an
+/// untagged CAPABILITY seen during the command, or by asking.
+asio::awaitable<std::error_code> after_login(connection& c, session& s, const client_options& o, failure_info& f,
+                                             const response& tagged, bool untagged_seen) {
+    if (tagged.code_name() == "CAPABILITY") {
+        s.caps = parse_capabilities(tagged.code_argument());
+        co_return std::error_code{};
+    }
+    if (untagged_seen) co_return std::error_code{};
+    co_return co_await capability(c, s, o, f);
+}
+
+asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const client_options& o, const std::string& tag,
+                                                const std::string& initial, bool ir, bool& caps_seen,
+                                                response& tagged) {
+    std::string line = tag + " AUTHENTICATE PLAIN";
+    if (ir) line += " " + (initial.empty() ? std::string("=") : initial);
+    line += "\r\n";
+    if (auto ec = co_await write_raw(c, line)) co_return ec;
+    bool sent = ir;
+    for (;;) {
+        response r;
+        if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
+        if (r.is_continuation()) {
+            // The first continuation asks for the response; another is a challenge PLAIN
+            // does not have: cancel (RFC 9051 6.2.2), the server answers BAD.
+            if (auto ec = co_await write_raw(c, sent ? std::string("*\r\n") : initial + "\r\n")) co_return ec;
+            sent = true;
+            continue;
+        }
+        if (r.is_tagged()) {
+            if (r.tag != tag) co_return errc::unexpected_response;
+            tagged = std::move(r);
+            co_return std::error_code{};
+        }
+        if (r.status == "BYE") co_return errc::server_bye;
+        if (r.name == "CAPABILITY") {
+            s.caps = parse_capabilities(r.data);
+            caps_seen = true;
+        }
+    }
+}
+
+asio::awaitable<std::error_code> login(connection& c, session& s, const client_options& o, failure_info& f) {
+    f.secrets.push_back(o.cred.secret);
+    if (s.caps.has_auth("PLAIN")) {
+        const std::string stage = "AUTHENTICATE PLAIN";
+        const std::string initial = sasl_plain_response(o.cred.user, o.cred.secret);
+        f.secrets.push_back(initial);
+        const bool ir = o.use_sasl_ir && s.caps.sasl_ir;
+        const std::string tag = next_tag(s);
+        bool caps_seen = false;
+        response tagged;
+        auto ec = co_await with_timeout(sasl_plain_raw(c, s, o, tag, initial, ir, caps_seen, tagged), o.command_timeout,
+                                        netpool::errc::operation_timeout);
+        if (ec) co_return failed(f, stage, ec);
+        if (tagged.status != "OK") co_return failed(f, stage, errc::login_failed, &tagged);
+        co_return co_await after_login(c, s, o, f, tagged, caps_seen);
+    }
+    if (s.caps.login_disabled) {
+        f.what = "the server offers neither AUTH=PLAIN nor LOGIN (LOGINDISABLED)";
+        co_return failed(f, "LOGIN", errc::login_failed);
+    }
+    const std::array<command_arg, 2> args{command_arg{o.cred.user}, command_arg{o.cred.secret}};
+    response tagged;
+    bool caps_seen = false;
+    const untagged_handler h = [&](response& r) { caps_seen = caps_seen || r.name == "CAPABILITY"; };
+    if (auto ec = co_await command(c, s, o, "LOGIN", args, h, tagged)) co_return failed(f, "LOGIN", ec);
+    if (tagged.status != "OK") co_return failed(f, "LOGIN", errc::login_failed, &tagged);
+    co_return co_await after_login(c, s, o, f, tagged, caps_seen);
+}
+
+asio::awaitable<std::error_code> open_session(connection& c, const client_options& o, failure_info& f) {
+    c.state() = session{};
+    session& s = *find_session(c);
+    const tls_mode mode = c.remote().tls;
+    const bool auth = !o.cred.user.empty();
+#if !NETPOOL_HAS_TLS
+    if (mode == tls_mode::starttls)
+        throw config_error("endpoint.tls", std::string("is 'starttls', but ") + NETPOOL_NO_TLS_REASON);
+#endif
+    // Decided before a byte is exchanged: the endpoint says no TLS, and the credentials may
+    // not travel without it. netpool never upgrades or downgrades on its own.
+    if (auth && mode == tls_mode::none && !o.allow_plaintext_login)
+        co_return failed(f, "LOGIN", errc::plaintext_login_refused);
+
+    response greeting;
+    auto ec = co_await with_timeout(read_response(c, s, o.limits, greeting), o.command_timeout,
+                                    netpool::errc::operation_timeout);
+    if (ec) co_return failed(f, "greeting", ec);
+    if (!greeting.is_untagged()) co_return failed(f, "greeting", netpool::errc::protocol_error, &greeting);
+    if (greeting.status == "BYE") co_return failed(f, "greeting", errc::greeting_bye, &greeting);
+    if (greeting.status != "OK" && greeting.status != "PREAUTH")
+        co_return failed(f, "greeting", netpool::errc::protocol_error, &greeting);
+    if (!s.in.empty()) co_return failed(f, "greeting", netpool::errc::protocol_error);  // sent unasked
+    const bool preauth = greeting.status == "PREAUTH";
+    if (greeting.code_name() == "CAPABILITY") s.caps = parse_capabilities(greeting.code_argument());
+    else if (auto e = co_await capability(c, s, o, f)) co_return e;
+
+    if (mode == tls_mode::starttls) {
+        // STARTTLS exists only before authentication: a PREAUTH session cannot upgrade.
+        if (preauth || !s.caps.starttls) co_return failed(f, "STARTTLS", errc::starttls_unavailable);
+        response tagged;
+        if (auto e = co_await command(c, s, o, "STARTTLS", {}, {}, tagged)) co_return failed(f, "STARTTLS", e);
+        if (tagged.status != "OK") co_return failed(f, "STARTTLS", errc::starttls_unavailable, &tagged);
+        // Anything already read or waiting in the kernel was sent before the handshake, in
+        // clear text, by whoever sits on the path: never parse it as a post-TLS response.
+        std::error_code avail_ec;
+        const std::size_t waiting = c.io().socket().available(avail_ec);
+        if (!s.in.empty() || waiting > 0 || avail_ec) {
+            s.in.clear();
+            s.broken = true;
+            co_return failed(f, "STARTTLS", errc::starttls_injection, &tagged);
+        }
+        if (auto e = co_await start_tls(c, o.command_timeout)) co_return failed(f, "STARTTLS handshake", e);
+        s.caps = capabilities{};  // what the server said in clear text is forgotten
+        if (auto e = co_await capability(c, s, o, f)) co_return e;
+    }
+
+    if (auth && !preauth) {
+        if (auto e = co_await login(c, s, o, f)) co_return e;
+    }
+    s.authenticated = auth || preauth;
+    s.ready = true;
+    co_return std::error_code{};
+}
+
+session& ready_session(connection& c, const char* what) {
+    session* s = find_session(c);
+    if (!s || !s->ready)
+        throw std::logic_error(std::string("netpool::imap::adapter::") + what +
+                               ": the connection was not opened by an IMAP adapter");
+    return *s;
+}
+
+/// A command that must get OK and has nothing else to say (NOOP, UNSELECT).
+asio::awaitable<std::error_code> simple_command(connection& c, const client_options& o, std::string_view verb) {
+    session* s = find_session(c);
+    if (!s || !s->ready || s->broken) co_return netpool::errc::protocol_error;
+    response tagged;
+    if (auto ec = co_await command(c, *s, o, verb, {}, {}, tagged)) co_return ec;
+    co_return judge(*s, tagged);
+}
+
+asio::awaitable<std::error_code> logout_raw(connection& c, session& s, const client_options& o) {
+    const std::string tag = next_tag(s);
+    if (auto ec = co_await write_raw(c, tag + " LOGOUT\r\n")) co_return ec;
+    for (;;) {  // "* BYE ..." then the tagged OK
+        response r;
+        if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
+        if (r.is_tagged()) co_return std::error_code{};
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+void client_options::validate() const {
+    if (cred.user.find('\0') != std::string::npos) throw config_error("cred.user", "must not contain NUL");
+    if (cred.secret.find('\0') != std::string::npos) throw config_error("cred.secret", "must not contain NUL");
+    if (command_timeout.count() <= 0) throw config_error("command_timeout", "must be > 0");
+    if (limits.max_line < 1024) throw config_error("limits.max_line", "must be at least 1024 bytes");
+    if (limits.max_literal < 1) throw config_error("limits.max_literal", "must be at least 1 byte");
+    if (limits.max_depth < 4 || limits.max_depth > 1000) throw config_error("limits.max_depth", "must be in [4, 1000]");
+    if (limits.max_response < limits.max_line) throw config_error("limits.max_response", "must be at least max_line");
+}
+
+adapter::adapter(client_options options) : options_(std::move(options)), shared_(std::make_shared<shared_state>()) {
+    options_.validate();
+}
+
+asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
+    failure_info f;
+    const auto ec = co_await open_session(c, options_, f);
+    if (ec) {
+        // What an operator reads when a pool goes endpoint_down: the stage and the server's
+        // words, never a secret (a server could echo one back).
+        std::vector<std::string> secrets = f.secrets;
+        if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
+        std::string text = redact(f.stage + ": " + (f.what.empty() ? ec.message() : f.what), secrets);
+        std::lock_guard lk(shared_->mu);
+        shared_->failure = std::move(text);
+    }
+    co_return ec;
+}
+
+asio::awaitable<std::error_code> adapter::health_check(connection& c) const {
+    co_return co_await simple_command(c, options_, "NOOP");
+}
+
+asio::awaitable<std::error_code> adapter::reset(connection& c) const {
+    session* s = find_session(c);
+    if (s && s->ready && s->selected && s->caps.unselect) {
+        auto ec = co_await simple_command(c, options_, "UNSELECT");
+        if (!ec) s->selected.reset();
+        co_return ec;
+    }
+    co_return co_await simple_command(c, options_, "NOOP");
+}
+
+asio::awaitable<void> adapter::close(connection& c) const {
+    session* s = find_session(c);
+    if (!s || s->broken || !c.io().is_open()) co_return;
+    (void)co_await with_timeout(logout_raw(c, *s, options_), options_.command_timeout,
+                                netpool::errc::operation_timeout);
+}
+
+asio::awaitable<std::error_code> adapter::select(connection& c, std::string_view mailbox, bool read_only,
+                                                 mailbox_info* out) const {
+    session& s = ready_session(c, "select");
+    if (s.broken) co_return netpool::errc::protocol_error;
+    // Already selected: EXAMINE is satisfied by any read-only selection, SELECT only by a
+    // read-write one.
+    if (s.selected && s.selected->name == mailbox && s.selected->read_only == read_only) {
+        if (out) *out = *s.selected;
+        co_return std::error_code{};
+    }
+    const char* verb = read_only ? "EXAMINE" : "SELECT";
+    s.selected.reset();  // the server deselects at once, whatever the outcome
+    mailbox_info m;
+    m.name = std::string(mailbox);
+    m.read_only = read_only;
+    const untagged_handler h = [&](response& r) { apply_untagged(r, m); };
+    const std::array<command_arg, 1> args{command_arg{mailbox}};
+    response tagged;
+    if (auto ec = co_await command(c, s, options_, verb, args, h, tagged)) co_return ec;
+    if (auto ec = judge(s, tagged)) {
+        s.last_failure = redact(s.last_failure, {options_.cred.secret});
+        const std::string code = tagged.code_name();
+        if (tagged.status == "NO" && (code.empty() || code == "NONEXISTENT")) co_return errc::mailbox_not_found;
+        co_return ec;
+    }
+    const std::string code = tagged.code_name();
+    if (code == "READ-ONLY") m.read_only = true;
+    else if (code == "READ-WRITE") m.read_only = false;
+    {
+        std::lock_guard lk(shared_->mu);
+        auto it = shared_->uidvalidity.find(m.name);
+        if (it == shared_->uidvalidity.end()) shared_->uidvalidity.emplace(m.name, m.uidvalidity);
+        else {
+            m.uidvalidity_changed = it->second != m.uidvalidity;
+            it->second = m.uidvalidity;
+        }
+    }
+    if (out) *out = m;
+    m.uidvalidity_changed = false;  // reported once
+    s.selected = std::move(m);
+    co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> adapter::uid_search(connection& c, std::string_view criteria,
+                                                     std::vector<std::uint32_t>& uids) const {
+    session& s = ready_session(c, "uid_search");
+    if (criteria.empty() || criteria.find_first_of("\r\n") != std::string_view::npos)
+        throw std::invalid_argument("netpool::imap::adapter::uid_search: criteria must be non-empty, without CR or LF");
+    if (s.broken) co_return netpool::errc::protocol_error;
+    uids.clear();
+    bool malformed = false;
+    const untagged_handler h = [&](response& r) {
+        if ((r.name == "SEARCH" || r.name == "ESEARCH") && !collect_search(r, uids)) malformed = true;
+    };
+    const std::array<command_arg, 1> args{command_arg{criteria, false}};
+    response tagged;
+    if (auto ec = co_await command(c, s, options_, "UID SEARCH", args, h, tagged)) co_return ec;
+    if (auto ec = judge(s, tagged)) co_return ec;
+    if (malformed) {
+        s.broken = true;
+        co_return netpool::errc::protocol_error;
+    }
+    co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<const std::uint32_t> uids,
+                                                    std::vector<fetched_message>& out) const {
+    session& s = ready_session(c, "uid_fetch");
+    out.clear();
+    if (s.broken) co_return netpool::errc::protocol_error;
+    if (uids.empty()) co_return std::error_code{};
+    const std::string set = format_uid_set(uids);
+    std::map<std::uint32_t, fetched_message> got;
+    const untagged_handler h = [&](response& r) {
+        if (r.name != "FETCH") return;
+        auto m = parse_fetch(r);
+        if (!m) return;  // an unsolicited FETCH (flags of another message) carries no UID
+        auto [it, fresh] = got.try_emplace(m->uid);
+        if (fresh) it->second = std::move(*m);
+        else merge_fetch(it->second, std::move(*m));
+    };
+    const std::array<command_arg, 2> args{command_arg{set, false},
+                                          command_arg{"(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[])", false}};
+    response tagged;
+    if (auto ec = co_await command(c, s, options_, "UID FETCH", args, h, tagged)) co_return ec;
+    if (auto ec = judge(s, tagged)) co_return ec;
+    out.reserve(got.size());
+    for (const auto uid : uids) {
+        auto it = got.find(uid);
+        if (it == got.end()) continue;
+        out.push_back(std::move(it->second));
+        got.erase(it);
+    }
+    co_return std::error_code{};
+}
+
+const session* adapter::session_state(const connection& c) { return std::any_cast<session>(&c.state()); }
+
+bool adapter::must_discard(const std::error_code& ec) noexcept {
+    if (!ec) return false;
+    return !(ec == errc::command_failed || ec == errc::command_rejected || ec == errc::mailbox_not_found ||
+             ec == errc::uidvalidity_changed);
+}
+
+std::string adapter::last_handshake_failure() const {
+    std::lock_guard lk(shared_->mu);
+    return shared_->failure;
+}
+
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+bool parse_bool(const std::string& key, const std::string& v) {
+    if (v == "true" || v == "1" || v == "yes") return true;
+    if (v == "false" || v == "0" || v == "no") return false;
+    throw config_error(key, "expected true or false, got '" + v + "'");
+}
+
+std::size_t parse_count(const std::string& key, const std::string& v) {
+    std::size_t n = 0;
+    const auto* end = v.data() + v.size();
+    const auto [p, err] = std::from_chars(v.data(), end, n);
+    if (v.empty() || err != std::errc{} || p != end) throw config_error(key, "expected a number, got '" + v + "'");
+    return n;
+}
+
+}  // namespace
+
+void register_imap_adapter(adapter_registry& registry) {
+    registry.add("imap", [](const adapter_params& params) -> any_adapter {
+        client_options o;
+        for (const auto& [key, value] : params) {
+            if (key == "user") o.cred.user = value;
+            else if (key == "password_env") {
+                // The variable's name travels in the parameters, its value never does.
+                const char* secret = std::getenv(value.c_str());
+                if (!secret) throw config_error(key, "environment variable '" + value + "' is not set");
+                o.cred.secret = secret;
+            } else if (key == "allow_plaintext_login") o.allow_plaintext_login = parse_bool(key, value);
+            else if (key == "sasl_ir") o.use_sasl_ir = parse_bool(key, value);
+            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
+            else if (key == "max_line") o.limits.max_line = parse_count(key, value);
+            else if (key == "max_literal") o.limits.max_literal = parse_count(key, value);
+            else
+                throw config_error(key, "unknown parameter of the imap adapter (known: user, password_env, "
+                                        "allow_plaintext_login, sasl_ir, command_timeout_ms, max_line, max_literal)");
+        }
+        return adapter(std::move(o));
+    });
+}
+
+}  // namespace netpool::imap

@@ -1,0 +1,299 @@
+// Pure IMAP helpers: command building, SASL PLAIN, capabilities, and the interpretation of
+// SELECT, SEARCH/ESEARCH and FETCH responses.
+#include <netpool/imap/protocol.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+namespace netpool::imap {
+
+namespace {
+
+char ascii_upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_upper(a[i]) != ascii_upper(b[i])) return false;
+    return true;
+}
+
+bool parse_u32(std::string_view s, std::uint32_t& out) noexcept {
+    if (s.empty()) return false;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc{} && p == s.data() + s.size();
+}
+
+void add_capability(capabilities& c, std::string name) {
+    for (auto& ch : name) ch = ascii_upper(ch);
+    if (name == "IMAP4REV1") c.imap4rev1 = true;
+    else if (name == "IMAP4REV2") {
+        c.imap4rev2 = true;
+        c.unselect = true;
+    }
+    else if (name == "STARTTLS") c.starttls = true;
+    else if (name == "LOGINDISABLED") c.login_disabled = true;
+    else if (name == "SASL-IR") c.sasl_ir = true;
+    else if (name == "LITERAL+") c.literal_plus = true;
+    else if (name == "LITERAL-") c.literal_minus = true;
+    else if (name == "UNSELECT") c.unselect = true;
+    c.names.push_back(std::move(name));
+}
+
+}  // namespace
+
+bool capabilities::has(std::string_view name) const noexcept {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
+}
+
+std::string base64_encode(std::string_view bytes) {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                           static_cast<unsigned char>(bytes[i + 2]);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+        out += alphabet[v & 63];
+    }
+    if (i + 1 == bytes.size()) {
+        const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == bytes.size()) {
+        const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+std::string sasl_plain_response(std::string_view user, std::string_view secret) {
+    std::string raw;
+    raw.reserve(user.size() + secret.size() + 2);
+    raw += '\0';
+    raw += user;
+    raw += '\0';
+    raw += secret;
+    return base64_encode(raw);
+}
+
+std::vector<std::string> build_command(std::string_view tag, std::string_view verb, std::span<const command_arg> args,
+                                       bool literal_plus) {
+    std::vector<std::string> parts;
+    std::string cur;
+    cur.append(tag).append(" ").append(verb);
+    for (const auto& a : args) {
+        cur += ' ';
+        if (!a.astring) {
+            cur += a.text;
+            continue;
+        }
+        if (!needs_literal(a.text)) {
+            cur += quote_astring(a.text);
+            continue;
+        }
+        cur += '{';
+        cur += std::to_string(a.text.size());
+        if (literal_plus) {
+            cur += "+}\r\n";
+            cur += a.text;
+        } else {
+            cur += "}\r\n";
+            parts.push_back(std::move(cur));
+            cur.assign(a.text);
+        }
+    }
+    cur += "\r\n";
+    parts.push_back(std::move(cur));
+    return parts;
+}
+
+bool can_use_nonsync_literals(const capabilities& caps, std::span<const command_arg> args) noexcept {
+    if (caps.literal_plus) return true;
+    if (!caps.literal_minus) return false;
+    for (const auto& a : args)
+        if (a.astring && needs_literal(a.text) && a.text.size() > 4096) return false;
+    return true;
+}
+
+capabilities parse_capabilities(const std::vector<value>& data) {
+    capabilities c;
+    for (const auto& v : data)
+        if (v.is_atom() || v.is_number()) add_capability(c, v.text);
+    return c;
+}
+
+capabilities parse_capabilities(std::string_view code_argument) {
+    capabilities c;
+    while (!code_argument.empty()) {
+        const auto sp = code_argument.find(' ');
+        const auto item = code_argument.substr(0, sp);
+        if (!item.empty()) add_capability(c, std::string(item));
+        if (sp == std::string_view::npos) break;
+        code_argument.remove_prefix(sp + 1);
+    }
+    return c;
+}
+
+bool apply_untagged(const response& r, mailbox_info& m) {
+    if (!r.is_untagged()) return false;
+    if (r.number && r.name == "EXISTS") {
+        m.exists = *r.number;
+        return true;
+    }
+    if (r.number && r.name == "EXPUNGE") {
+        if (m.exists > 0) --m.exists;
+        return true;
+    }
+    if (r.status != "OK" || r.code.empty()) return false;
+    const std::string name = r.code_name();
+    std::uint32_t n = 0;
+    if (name == "UIDVALIDITY" && parse_u32(r.code_argument(), n)) {
+        m.uidvalidity = n;
+        return true;
+    }
+    if (name == "UIDNEXT" && parse_u32(r.code_argument(), n)) {
+        m.uidnext = n;
+        return true;
+    }
+    if (name == "READ-ONLY") {
+        m.read_only = true;
+        return true;
+    }
+    if (name == "READ-WRITE") {
+        m.read_only = false;
+        return true;
+    }
+    return false;
+}
+
+bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, std::size_t max_count) {
+    std::size_t count = 0;
+    while (!set.empty()) {
+        const auto comma = set.find(',');
+        const auto item = set.substr(0, comma);
+        const auto colon = item.find(':');
+        std::uint32_t a = 0, b = 0;
+        if (!parse_u32(item.substr(0, colon), a) || a == 0) return false;
+        b = a;
+        if (colon != std::string_view::npos && (!parse_u32(item.substr(colon + 1), b) || b == 0)) return false;
+        if (a > b) std::swap(a, b);
+        const std::size_t span = static_cast<std::size_t>(b - a) + 1;
+        if (span > max_count - count) return false;
+        count += span;
+        for (std::uint64_t u = a; u <= b; ++u) out.push_back(static_cast<std::uint32_t>(u));
+        if (comma == std::string_view::npos) break;
+        set.remove_prefix(comma + 1);
+        if (set.empty()) return false;
+    }
+    return true;
+}
+
+bool collect_search(const response& r, std::vector<std::uint32_t>& out) {
+    if (!r.is_untagged()) return false;
+    if (r.name == "SEARCH") {
+        for (const auto& v : r.data) {
+            if (v.is_list()) continue;  // (MODSEQ n) with CONDSTORE
+            if (!v.is_number() || v.number == 0 || v.number > std::numeric_limits<std::uint32_t>::max()) return false;
+            out.push_back(static_cast<std::uint32_t>(v.number));
+        }
+        return true;
+    }
+    if (r.name == "ESEARCH") {
+        for (std::size_t i = 0; i < r.data.size(); ++i) {
+            if (!r.data[i].is_atom("ALL")) continue;
+            if (i + 1 >= r.data.size()) return false;
+            const auto& set = r.data[i + 1];
+            if (!set.is_atom() && !set.is_number()) return false;
+            return expand_sequence_set(set.text, out);
+        }
+        return true;  // no ALL: nothing matched
+    }
+    return false;
+}
+
+std::string format_uid_set(std::span<const std::uint32_t> uids) {
+    std::vector<std::uint32_t> v(uids.begin(), uids.end());
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    std::string out;
+    for (std::size_t i = 0; i < v.size();) {
+        std::size_t j = i;
+        while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(v[i]);
+        if (j > i) out += ':' + std::to_string(v[j]);
+        i = j + 1;
+    }
+    return out;
+}
+
+const value* fetch_item(const value& list, std::string_view name) {
+    if (!list.is_list()) return nullptr;
+    for (std::size_t i = 0; i + 1 < list.items.size(); i += 2) {
+        const value& k = list.items[i];
+        if ((k.is_atom() || k.is_number()) && iequals(k.text, name)) return &list.items[i + 1];
+    }
+    return nullptr;
+}
+
+std::string format_address(const value& address) {
+    if (!address.is_list() || address.items.size() < 4) return {};
+    const std::string_view name = address.items[0].str();
+    const std::string_view mailbox = address.items[2].str();
+    const std::string_view host = address.items[3].str();
+    std::string addr(mailbox);
+    if (!host.empty()) addr.append("@").append(host);
+    if (name.empty()) return addr;
+    return std::string(name) + " <" + addr + ">";
+}
+
+std::optional<fetched_message> parse_fetch(const response& r) {
+    if (!r.is_untagged() || r.name != "FETCH" || r.data.empty() || !r.data[0].is_list()) return std::nullopt;
+    const value& list = r.data[0];
+    fetched_message m;
+    const value* uid = fetch_item(list, "UID");
+    if (!uid || !uid->is_number() || uid->number == 0 || uid->number > std::numeric_limits<std::uint32_t>::max())
+        return std::nullopt;
+    m.uid = static_cast<std::uint32_t>(uid->number);
+    if (const value* f = fetch_item(list, "FLAGS"); f && f->is_list())
+        for (const auto& x : f->items) m.flags.emplace_back(x.str());
+    if (const value* s = fetch_item(list, "RFC822.SIZE"); s && s->is_number()) m.size = s->number;
+    if (const value* e = fetch_item(list, "ENVELOPE"); e && e->is_list() && e->items.size() >= 3) {
+        m.envelope_date = std::string(e->items[0].str());
+        m.envelope_subject = std::string(e->items[1].str());
+        if (e->items[2].is_list() && !e->items[2].items.empty()) m.envelope_from = format_address(e->items[2].items[0]);
+    }
+    if (const value* h = fetch_item(list, "BODY[HEADER]")) m.header = std::string(h->str());
+    if (const value* b = fetch_item(list, "BODY[]")) m.body = std::string(b->str());
+    return m;
+}
+
+void merge_fetch(fetched_message& into, fetched_message&& more) {
+    if (!more.flags.empty()) into.flags = std::move(more.flags);
+    if (!more.envelope_subject.empty()) into.envelope_subject = std::move(more.envelope_subject);
+    if (!more.envelope_from.empty()) into.envelope_from = std::move(more.envelope_from);
+    if (!more.envelope_date.empty()) into.envelope_date = std::move(more.envelope_date);
+    if (more.size) into.size = more.size;
+    if (!more.header.empty()) into.header = std::move(more.header);
+    if (!more.body.empty()) into.body = std::move(more.body);
+}
+
+std::string redact(std::string text, const std::vector<std::string>& secrets) {
+    for (const auto& s : secrets) {
+        if (s.empty()) continue;
+        for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 10))
+            text.replace(pos, s.size(), "[redacted]");
+    }
+    return text;
+}
+
+}  // namespace netpool::imap
