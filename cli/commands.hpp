@@ -17,4 +17,11 @@ int demo_main(std::span<const std::string_view> args);
 /// per message (--no-pool); counts, reasons, messages/s, latency, pool stats.
 int smtp_send_main(std::span<const std::string_view> args);
 
+/// `netpool imap-fetch`: the newest messages of a mailbox (imap::client::fetch_latest).
+int imap_fetch_main(std::span<const std::string_view> args);
+
+/// `netpool imap-bench`: fetch latency with a reused session (a pool) or a new connection
+/// per fetch; prints mode, top, warmup, iterations, success, avg/median/p95 ms and qps.
+int imap_bench_main(std::span<const std::string_view> args);
+
 }  // namespace netpool::cli

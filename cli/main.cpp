@@ -28,6 +28,10 @@ constexpr std::array commands{
             netpool::cli::demo_main},
     command{"smtp-send", "send test mail through a pool of SMTP sessions (or one per message), like smtp-source",
             netpool::cli::smtp_send_main},
+    command{"imap-fetch", "print the newest messages of an IMAP mailbox (TLS verified, password from a file or env)",
+            netpool::cli::imap_fetch_main},
+    command{"imap-bench", "IMAP fetch latency: a reused session (pool) versus a new connection per fetch",
+            netpool::cli::imap_bench_main},
 };
 
 void print_usage(std::ostream& out) {
