@@ -73,7 +73,8 @@ std::string failure_detail(const connection& c) {
     return s ? s->last_failure : std::string();
 }
 
-asio::awaitable<fetch_result> run(pool_and_adapter pa, std::string mailbox, std::size_t top) {
+asio::awaitable<fetch_result> attempt(const pool_and_adapter& pa, const std::string& mailbox, std::size_t top,
+                                      bool& reused_connection) {
     fetch_result r;
     auto [ec, leased] = co_await pa.p->checkout();
     lease l = std::move(leased);
@@ -94,6 +95,7 @@ asio::awaitable<fetch_result> run(pool_and_adapter pa, std::string mailbox, std:
         co_return r;
     }
     const adapter& ad = *pa.ad;
+    reused_connection = l->uses() > 1;
     const auto fail = [&](std::error_code e, std::string stage) {
         r.ec = e;
         r.stage = std::move(stage);
@@ -125,6 +127,20 @@ asio::awaitable<fetch_result> run(pool_and_adapter pa, std::string mailbox, std:
     co_return std::move(r);
 }
 
+/// A session that sat in the pool may have been closed by the server meanwhile (an idle
+/// timeout, an administrator's kick): its BYE or EOF shows only at the next command. Such a
+/// failure on a reused connection is retried once on another connection (the operation
+/// only reads); a failure on a fresh one is reported as is.
+asio::awaitable<fetch_result> run(pool_and_adapter pa, std::string mailbox, std::size_t top) {
+    bool reused = false;
+    fetch_result r = co_await attempt(pa, mailbox, top, reused);
+    if (reused && (r.ec == errc::server_bye || r.ec == netpool::errc::connection_closed)) {
+        bool again = false;
+        r = co_await attempt(pa, mailbox, top, again);
+    }
+    co_return r;
+}
+
 }  // namespace
 
 std::string fetch_result::to_string() const {
@@ -134,8 +150,15 @@ std::string fetch_result::to_string() const {
         if (mailbox.uidvalidity_changed) s += "; UIDVALIDITY changed";
         return s;
     }
-    std::string s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + ec.message();
-    if (!detail.empty()) s += " (" + detail + ")";
+    const std::string what = ec.message();
+    std::string s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + what;
+    // A handshake failure's detail is "STAGE: response" or "STAGE: message": the message
+    // need not be said twice.
+    std::string extra = detail;
+    const std::string repeated = ": " + what;
+    if (extra.size() > repeated.size() && extra.compare(extra.size() - repeated.size(), repeated.size(), repeated) == 0)
+        extra = "during " + extra.substr(0, extra.size() - repeated.size());
+    if (!extra.empty()) s += " (" + extra + ")";
     return s;
 }
 
