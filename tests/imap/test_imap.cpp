@@ -1,0 +1,774 @@
+// The IMAP client end to end against real servers on loopback, each in its own process:
+// Dovecot (tests/servers/dovecot_server.py: implicit TLS and STARTTLS, a passwd-file user,
+// mailboxes seeded with known messages whose exact bytes are in DIR/seed/) and a scripted
+// misbehaving server (tests/servers/bad_imap_server.py). Certificates come from a throwaway
+// CA (test::certs()). Dovecot needs root and the Debian package dovecot-imapd (scripts/test
+// installs it through scripts/setup).
+#include "../integration/support.hpp"
+#include "../smtp/servers.hpp"
+
+#include <netpool/netpool.hpp>
+#include <netpool/imap/adapter.hpp>
+#include <netpool/imap/client.hpp>
+#include <netpool/imap/error.hpp>
+
+#include <asio/use_awaitable.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+using namespace netpool;
+using namespace std::chrono_literals;
+using asio::awaitable;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string python = "/usr/bin/python3";
+const std::string user = "netpool-user";
+// Distinctive, so that a leak into any message or log is easy to find.
+const std::string password = "S3cret-Imap-netpool-xyzzy";
+const std::string wrong_password = "Wr0ng-Imap-netpool-plugh";
+const std::string bad_server_password = "pw";
+
+std::string script(const std::string& name) { return test::source_dir() + "/tests/servers/" + name; }
+
+std::string new_dir(const std::string& label) {
+    static std::atomic<int> n{0};
+    const fs::path p = fs::path(test::temp_dir()) / (label + '-' + std::to_string(++n));
+    fs::create_directories(p);
+    return p.string();
+}
+
+std::string password_file(const std::string& secret) {
+    const std::string path = new_dir("pw") + "/password";
+    std::ofstream(path) << secret << '\n';
+    return path;
+}
+
+/// Runs argv (argv[0] an absolute path) with no inherited descriptors beyond 0-2 and waits
+/// up to `timeout`. Returns the exit status, or -1 (killed) on timeout. Output goes to `out`.
+int run_command(std::vector<std::string> argv, std::string& out, std::chrono::milliseconds timeout = 30s) {
+    const std::string out_path = new_dir("cmd") + "/out";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        out = "posix_spawn " + argv[0] + " failed: " + std::generic_category().message(rc);
+        return -1;
+    }
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            out = test::read_file(out_path);
+            return -1;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    out = test::read_file(out_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// --- Dovecot ------------------------------------------------------------------------------
+
+/// One private Dovecot for the whole process (starting one takes about a second), seeded with
+/// INBOX (20 messages), Archive (5) and Recreate (2, for the UIDVALIDITY test).
+struct dovecot {
+    std::string dir = new_dir("dovecot");
+    test::child_process proc;
+    std::uint16_t imap_port = 0;
+    std::uint16_t imaps_port = 0;
+    std::string conf;
+    std::string doveadm_path = "/usr/bin/doveadm";
+
+    dovecot()
+        : proc({python, script("dovecot_server.py"), "--dir", dir, "--cert", test::certs().server_cert, "--key",
+                test::certs().server_key, "--user", user, "--password-file", password_file(password), "--seed",
+                "INBOX:20", "--seed", "Archive:5", "--seed", "Recreate:2"},
+               "dovecot", true, 90s) {
+        const auto info = nlohmann::json::parse(test::read_file(dir + "/server.json"));
+        imap_port = info.at("imap_port").get<std::uint16_t>();
+        imaps_port = info.at("imaps_port").get<std::uint16_t>();
+        conf = info.at("config").get<std::string>();
+        doveadm_path = info.at("doveadm").get<std::string>();
+    }
+
+    std::string seed(const std::string& mailbox, int n) const {
+        return test::read_file(dir + "/seed/" + mailbox + '/' + std::to_string(n) + ".eml");
+    }
+    std::string log() const { return test::read_file(dir + "/dovecot.log"); }
+
+    /// doveadm -c CONF ARGS...; REQUIREs success.
+    std::string doveadm(std::vector<std::string> args) const {
+        std::vector<std::string> argv{doveadm_path, "-c", conf};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::string out;
+        const int rc = run_command(argv, out);
+        INFO("doveadm output: " << out);
+        REQUIRE(rc == 0);
+        return out;
+    }
+
+    /// Lines of the log that contain `needle`.
+    int log_count(const std::string& needle) const {
+        std::istringstream in(log());
+        int n = 0;
+        for (std::string line; std::getline(in, line);)
+            if (line.find(needle) != std::string::npos) ++n;
+        return n;
+    }
+};
+
+/// Started on first use; when it cannot start (not root, Dovecot not installed) every test
+/// that needs it fails with the reason.
+dovecot& server() {
+    static std::unique_ptr<dovecot> d;
+    static std::string failure;
+    if (!d && failure.empty()) {
+        try {
+            d = std::make_unique<dovecot>();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+    }
+    if (!d) FAIL("Dovecot did not start: " << failure);
+    return *d;
+}
+
+// --- the scripted misbehaving server ------------------------------------------------------------
+
+struct bad_server {
+    std::string dir = new_dir("bad");
+    std::string stats_path = dir + "/stats.json";
+    test::child_process proc;
+
+    explicit bad_server(const std::string& scenario, bool tls = false)
+        : proc(args(scenario, tls, stats_path), "bad-imap-" + scenario) {}
+
+    static std::vector<std::string> args(const std::string& scenario, bool tls, const std::string& stats) {
+        std::vector<std::string> a{python, script("bad_imap_server.py"), "--scenario", scenario, "--port", "0",
+                                   "--stats", stats};
+        if (tls) a.insert(a.end(), {"--cert", test::certs().server_cert, "--key", test::certs().server_key});
+        return a;
+    }
+    std::uint16_t port() const { return proc.port(); }
+    nlohmann::json stats() const {
+        const auto text = test::read_file(stats_path);
+        return text.empty() ? nlohmann::json::object() : nlohmann::json::parse(text);
+    }
+    int counter(const char* key) const { return stats().value(key, 0); }
+};
+
+// --- the client side ----------------------------------------------------------------------------
+
+pool_options quick_pool(std::size_t size, std::size_t overflow) {
+    pool_options o;
+    o.size = size;
+    o.max_overflow = overflow;
+    o.checkout_timeout = 10s;
+    o.connect_timeout = 3s;
+    o.handshake_timeout = 5s;
+    o.backoff_initial = 10ms;
+    o.backoff_max = 50ms;
+    o.max_restarts = 3;
+    o.restart_period = 30s;
+    o.down_cooldown = 30s;
+    o.health_check_after_idle = 0ms;
+    return o;
+}
+
+imap::account account_for(std::uint16_t port, tls_mode tls, const std::string& secret = password,
+                          const std::string& name = user) {
+    imap::account a;
+    a.server.host = "127.0.0.1";
+    a.server.port = port;
+    a.server.tls = tls;
+    if (tls != tls_mode::none) {
+        a.server.tls_opts.ca_file = test::certs().ca_cert;
+        a.server.tls_opts.server_name = "localhost";
+    }
+    a.client.cred = credentials{name, secret};
+    a.client.allow_plaintext_login = tls == tls_mode::none;
+    a.client.command_timeout = 5s;
+    a.pool = quick_pool(2, 1);
+    return a;
+}
+
+struct harness {
+    test::io_threads io{2};
+    registry reg{io.executor()};
+    imap::client cli{reg};
+
+    pool_stats total() const {
+        pool_stats t;
+        for (const auto& s : reg.stats()) {
+            for (std::size_t i = 0; i < t.closes.size(); ++i) t.closes[i] += s.closes[i];
+            t.connects_ok += s.connects_ok;
+            t.connects_failed += s.connects_failed;
+            t.endpoint_down = t.endpoint_down || s.endpoint_down;
+        }
+        return t;
+    }
+};
+
+awaitable<imap::fetch_result> fetch_co(imap::client& c, imap::account a, std::string mailbox, std::size_t top) {
+    co_return co_await c.fetch_latest(a, std::move(mailbox), top);
+}
+
+imap::fetch_result fetch(harness& h, const imap::account& a, const std::string& mailbox, std::size_t top,
+                         std::chrono::milliseconds guard = 30s) {
+    return test::run_on(h.io.executor(), fetch_co(h.cli, a, mailbox, top), guard);
+}
+
+std::string describe(const imap::fetch_result& r) {
+    return "ec=" + std::string(r.ec.category().name()) + ':' + std::to_string(r.ec.value()) + " (" +
+           r.ec.message() + ") stage=" + r.stage + " detail=" + r.detail +
+           " messages=" + std::to_string(r.messages.size()) + " | " + r.to_string();
+}
+
+/// Every text a failed fetch produces, for the "no credentials in errors" checks.
+void check_no_secret(const imap::fetch_result& r) {
+    const std::string text = describe(r);
+    CHECK_MESSAGE(text.find(password) == std::string::npos, "the password leaked into: " << text);
+    CHECK_MESSAGE(text.find(wrong_password) == std::string::npos, "the password leaked into: " << text);
+}
+
+std::size_t idx(close_reason r) { return static_cast<std::size_t>(r); }
+
+/// fetch_latest(mailbox, top) returns the newest `top` of `count` seeded messages, newest
+/// first, each byte-identical to its seed file, with a matching RFC822.SIZE and header.
+void check_latest(const dovecot& d, const imap::fetch_result& r, const std::string& mailbox, int count,
+                  std::size_t top) {
+    INFO(describe(r));
+    REQUIRE_FALSE(r.ec);
+    const std::size_t expect = std::min<std::size_t>(top, static_cast<std::size_t>(count));
+    REQUIRE(r.messages.size() == expect);
+    CHECK(r.mailbox.exists == static_cast<std::uint32_t>(count));
+    CHECK(r.mailbox.uidvalidity != 0);
+    for (std::size_t i = 0; i < expect; ++i) {
+        const int n = count - static_cast<int>(i);  // newest first: message count, count-1, ...
+        const auto& m = r.messages[i];
+        const std::string want = d.seed(mailbox, n);
+        INFO("message " << i << " should be seed " << mailbox << '/' << n);
+        REQUIRE_FALSE(want.empty());
+        CHECK(m.body.size() == want.size());
+        CHECK_MESSAGE(m.body == want, "BODY[] differs from the seed file");
+        CHECK(m.size == want.size());
+        CHECK(m.header == want.substr(0, want.find("\r\n\r\n") + 4));
+        CHECK(m.envelope_subject == mailbox + " message " + std::to_string(n));
+        if (i > 0) CHECK(m.uid < r.messages[i - 1].uid);
+    }
+}
+
+long max_rss_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+// Lease-level helpers: a named pool with an adapter the test keeps a copy of.
+struct leased_pool {
+    imap::adapter ad;
+    pool* p = nullptr;
+    leased_pool(harness& h, const std::string& name, const imap::account& a) : ad(a.client) {
+        p = &h.reg.start_pool(name, a.server, ad, a.pool);
+    }
+};
+
+}  // namespace
+
+TEST_SUITE("imap") {
+
+// --- Dovecot: byte-exact fetches over implicit TLS, STARTTLS and plain ----------------------------
+
+TEST_CASE("dovecot implicit TLS: fetch_latest INBOX top 1, 5, 20 is byte-identical to the seed, newest first" *
+          test::needs_tls()) {
+    auto& d = server();
+    harness h;
+    const auto a = account_for(d.imaps_port, tls_mode::implicit);
+    for (std::size_t top : {1u, 5u, 20u}) {
+        CAPTURE(top);
+        check_latest(d, fetch(h, a, "INBOX", top), "INBOX", 20, top);
+    }
+    // One pool, its connections reused: three fetches, at most size + overflow connections.
+    CHECK(h.total().connects_ok >= 1);
+    CHECK(h.total().connects_ok <= 3);
+}
+
+TEST_CASE("dovecot STARTTLS: fetch_latest Archive (5 messages): top 5 and top 20 give all five" * test::needs_tls()) {
+    auto& d = server();
+    harness h;
+    const auto a = account_for(d.imap_port, tls_mode::starttls);
+    check_latest(d, fetch(h, a, "Archive", 5), "Archive", 5, 5);
+    check_latest(d, fetch(h, a, "Archive", 20), "Archive", 5, 20);
+    check_latest(d, fetch(h, a, "INBOX", 3), "INBOX", 20, 3);
+}
+
+TEST_CASE("dovecot plain text (allow_plaintext_login): fetch_latest works without TLS") {
+    auto& d = server();
+    harness h;
+    const auto a = account_for(d.imap_port, tls_mode::none);
+    check_latest(d, fetch(h, a, "INBOX", 2), "INBOX", 20, 2);
+    check_latest(d, fetch(h, a, "Archive", 1), "Archive", 5, 1);
+}
+
+TEST_CASE("dovecot: a message over limits.max_literal is frame_too_large, and the pool recovers") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.client.limits.max_literal = 1000;  // message 20 of INBOX is about 37 KB
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.ec == errc::frame_too_large);
+    CHECK(r.messages.empty());
+    // Another account (another pool) with the default limits still works.
+    harness h2;
+    check_latest(d, fetch(h2, account_for(d.imap_port, tls_mode::none), "INBOX", 1), "INBOX", 20, 1);
+}
+
+// --- Dovecot: failures ------------------------------------------------------------------------
+
+TEST_CASE("dovecot: a wrong password is login_failed, bounded attempts, no secret in the error") {
+    auto& d = server();
+    const int before = d.log_count("Password mismatch");
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none, wrong_password);
+    a.pool = quick_pool(1, 1);
+    a.pool.max_restarts = 2;
+    // Dovecot answers a failed login after auth_failure_delay (1 s here) plus its auth
+    // penalty for the client's IP (doubling per failure: 2 s, 4 s, ...): real server
+    // behaviour, so the command, handshake and checkout timeouts leave room for three.
+    a.client.command_timeout = 20s;
+    a.pool.handshake_timeout = 20s;
+    a.pool.checkout_timeout = 40s;
+    std::vector<imap::fetch_result> results;
+    for (int i = 0; i < 6; ++i) results.push_back(fetch(h, a, "INBOX", 1, 60s));
+    for (const auto& r : results) {
+        INFO(describe(r));
+        CHECK(r.messages.empty());
+        CHECK((r.ec == imap::errc::login_failed || r.ec == errc::endpoint_down_handshake));
+        check_no_secret(r);
+    }
+    CHECK(results.back().ec == imap::errc::login_failed);
+    CHECK(h.total().endpoint_down);
+    // Dovecot saw a bounded number of attempts: max_restarts failures (+1 that trips it),
+    // plus workers already mid-connect; never one per call in a storm.
+    const int attempts = d.log_count("Password mismatch") - before;
+    INFO("failed logins at Dovecot: " << attempts);
+    CHECK(attempts >= 1);
+    CHECK(attempts <= 2 + 1 + 2);
+    CHECK(d.log().find(wrong_password) == std::string::npos);
+}
+
+TEST_CASE("dovecot: a mailbox that does not exist is mailbox_not_found; the connection stays usable") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "NoSuchMailbox", 5);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::mailbox_not_found);
+    CHECK(r.messages.empty());
+    check_no_secret(r);
+    check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
+    CHECK(h.total().connects_ok == 1);  // the NO did not cost the session
+}
+
+TEST_CASE("dovecot: BYE mid-session (doveadm kick) is an error on that lease; discarded, the next fetch works") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(1, 0);
+    leased_pool lp(h, "kick", a);
+    const auto first = test::run_on(
+        h.io.executor(),
+        [](leased_pool& lp, const dovecot& d) -> awaitable<std::error_code> {
+            auto [ec, l] = co_await lp.p->checkout();
+            if (ec) co_return ec;
+            imap::mailbox_info info;
+            ec = co_await lp.ad.select(*l, "INBOX", true, &info);
+            if (ec) co_return ec;
+            d.doveadm({"kick", user});  // Dovecot sends "* BYE" and closes the session
+            std::vector<std::uint32_t> uids;
+            ec = co_await lp.ad.uid_search(*l, "ALL", uids);
+            if (!ec) {
+                std::vector<imap::fetched_message> out;
+                const std::vector<std::uint32_t> one{uids.empty() ? 1u : uids.back()};
+                ec = co_await lp.ad.uid_fetch(*l, one, out);
+            }
+            CHECK(imap::adapter::must_discard(ec));
+            if (ec) l.discard();
+            co_return ec;
+        }(lp, d),
+        30s);
+    INFO("first: " << first.message());
+    CHECK(first);
+    CHECK((first == imap::errc::server_bye || first == errc::connection_closed));
+    // The next lease is a new session, and it works.
+    const auto second = test::run_on(
+        h.io.executor(),
+        [](leased_pool& lp) -> awaitable<std::error_code> {
+            auto [ec, l] = co_await lp.p->checkout();
+            if (ec) co_return ec;
+            imap::mailbox_info info;
+            ec = co_await lp.ad.select(*l, "Archive", true, &info);
+            if (ec) co_return ec;
+            std::vector<imap::fetched_message> out;
+            const std::vector<std::uint32_t> one{1};
+            ec = co_await lp.ad.uid_fetch(*l, one, out);
+            if (!ec && (out.size() != 1 || out[0].envelope_subject != "Archive message 1"))
+                ec = imap::errc::unexpected_response;
+            co_return ec;
+        }(lp),
+        30s);
+    INFO("second: " << second.message());
+    CHECK_FALSE(second);
+    const auto s = lp.p->stats();
+    CHECK(s.connects_ok == 2);
+    CHECK(s.closes[idx(close_reason::broken)] == 1);
+}
+
+TEST_CASE("dovecot: kick while idle in the pool; the next fetch_latest through the client still works") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(1, 0);
+    check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
+    d.doveadm({"kick", user});
+    // The idle session got BYE; at most one fetch may report it, the one after that works.
+    auto r = fetch(h, a, "INBOX", 1);
+    if (r.ec) {
+        INFO(describe(r));
+        CHECK((r.ec == imap::errc::server_bye || r.ec == errc::connection_closed));
+        r = fetch(h, a, "INBOX", 1);
+    }
+    check_latest(d, r, "INBOX", 20, 1);
+}
+
+TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own mailbox") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(2, 0);
+    leased_pool lp(h, "interleaved", a);
+    const auto ec = test::run_on(
+        h.io.executor(),
+        [](leased_pool& lp) -> awaitable<std::error_code> {
+            auto [e1, inbox] = co_await lp.p->checkout();
+            if (e1) co_return e1;
+            auto [e2, archive] = co_await lp.p->checkout();
+            if (e2) co_return e2;
+            REQUIRE(&inbox.get() != &archive.get());
+            for (int round = 0; round < 4; ++round) {
+                for (auto* pair : {&inbox, &archive}) {
+                    const bool is_inbox = pair == &inbox;
+                    const std::string mbox = is_inbox ? "INBOX" : "Archive";
+                    imap::mailbox_info info;
+                    auto ec = co_await lp.ad.select(**pair, mbox, true, &info);
+                    if (ec) co_return ec;
+                    CHECK(info.exists == (is_inbox ? 20u : 5u));
+                    const auto* st = imap::adapter::session_state(pair->get());
+                    REQUIRE(st != nullptr);
+                    REQUIRE(st->selected.has_value());
+                    CHECK(st->selected->name == mbox);
+                    std::vector<std::uint32_t> uids;
+                    ec = co_await lp.ad.uid_search(**pair, "ALL", uids);
+                    if (ec) co_return ec;
+                    CHECK(uids.size() == (is_inbox ? 20u : 5u));
+                    std::vector<imap::fetched_message> out;
+                    const std::vector<std::uint32_t> one{uids.at(static_cast<std::size_t>(round))};
+                    ec = co_await lp.ad.uid_fetch(**pair, one, out);
+                    if (ec) co_return ec;
+                    REQUIRE(out.size() == 1);
+                    CHECK(out[0].envelope_subject == mbox + " message " + std::to_string(round + 1));
+                }
+            }
+            co_return std::error_code{};
+        }(lp),
+        30s);
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE("bad server (normal): SELECT is sent only when the connection's mailbox differs") {
+    bad_server srv("normal");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    leased_pool lp(h, "select-count", a);
+    const auto ec = test::run_on(
+        h.io.executor(),
+        [](leased_pool& lp, bad_server& srv) -> awaitable<std::error_code> {
+            auto [ec, l] = co_await lp.p->checkout();
+            if (ec) co_return ec;
+            imap::mailbox_info info;
+            for (int i = 0; i < 3; ++i)
+                if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
+            CHECK(srv.counter("selects") == 1);
+            if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
+            if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
+            CHECK(srv.counter("selects") == 2);
+            if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
+            CHECK(srv.counter("selects") == 3);
+            CHECK(info.exists == 3u);
+            CHECK(info.uidvalidity == 7u);
+            CHECK(info.uidnext == 4u);
+            CHECK_FALSE(info.uidvalidity_changed);
+            co_return std::error_code{};
+        }(lp, srv),
+        20s);
+    CHECK_FALSE(ec);
+    // And through the client: the pooled session keeps its selection across fetches.
+    const int before = srv.counter("selects");
+    for (int i = 0; i < 3; ++i) CHECK_FALSE(fetch(h, a, "Archive", 1).ec);
+    CHECK(srv.counter("selects") - before <= 1);
+}
+
+TEST_CASE("dovecot: a mailbox deleted and recreated between selects reports uidvalidity_changed") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(1, 0);
+    leased_pool lp(h, "uidvalidity", a);
+    const auto ec = test::run_on(
+        h.io.executor(),
+        [](leased_pool& lp, const dovecot& d) -> awaitable<std::error_code> {
+            auto [ec, l] = co_await lp.p->checkout();
+            if (ec) co_return ec;
+            imap::mailbox_info first, again, inbox, after;
+            if ((ec = co_await lp.ad.select(*l, "Recreate", true, &first))) co_return ec;
+            CHECK_FALSE(first.uidvalidity_changed);
+            if ((ec = co_await lp.ad.select(*l, "INBOX", true, &inbox))) co_return ec;
+            if ((ec = co_await lp.ad.select(*l, "Recreate", true, &again))) co_return ec;
+            CHECK_FALSE(again.uidvalidity_changed);
+            CHECK(again.uidvalidity == first.uidvalidity);
+            if ((ec = co_await lp.ad.select(*l, "INBOX", true, &inbox))) co_return ec;
+            d.doveadm({"mailbox", "delete", "-u", user, "Recreate"});
+            d.doveadm({"mailbox", "create", "-u", user, "Recreate"});
+            if ((ec = co_await lp.ad.select(*l, "Recreate", true, &after))) co_return ec;
+            INFO("uidvalidity " << first.uidvalidity << " -> " << after.uidvalidity);
+            CHECK(after.uidvalidity != first.uidvalidity);
+            CHECK(after.uidvalidity_changed);
+            CHECK(after.exists == 0u);
+            co_return std::error_code{};
+        }(lp, d),
+        30s);
+    CHECK_FALSE(ec);
+}
+
+// --- the scripted bad server: each failure is a clear error, nothing hangs ----------------------
+
+TEST_CASE("bad server: malformed FETCH responses are protocol errors, quickly") {
+    for (const char* scenario : {"malformed", "malformed_parens", "malformed_literal"}) {
+        CAPTURE(scenario);
+        bad_server srv(scenario);
+        harness h;
+        auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+        a.pool = quick_pool(1, 0);
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto r = fetch(h, a, "INBOX", 2, 15s);
+        const auto took = std::chrono::steady_clock::now() - t0;
+        INFO(describe(r));
+        CHECK(r.messages.empty());
+        CHECK((r.ec == errc::protocol_error || r.ec == imap::errc::unexpected_response));
+        CHECK(took < 4s);  // a parse error, not the 5 s command timeout
+        CHECK(srv.counter("fetches") >= 1);
+        check_no_secret(r);
+    }
+}
+
+TEST_CASE("bad server: a literal of 2,000,000,000 bytes is frame_too_large before any allocation") {
+    bad_server srv("huge_literal");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const long rss_before = max_rss_kib();
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 1, 15s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(describe(r));
+    CHECK(r.ec == errc::frame_too_large);
+    CHECK(took < 4s);  // refused when announced, not after waiting for the bytes
+    const long grown = max_rss_kib() - rss_before;
+    INFO("peak RSS grew by " << grown << " KiB");
+    CHECK(grown < 64 * 1024);
+}
+
+TEST_CASE("bad server: a server that stops answering after SELECT is operation_timeout within the timeout") {
+    bad_server srv("silent_fetch");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.client.command_timeout = 1s;
+    a.pool = quick_pool(1, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 1, 15s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(describe(r));
+    CHECK(r.ec == errc::operation_timeout);
+    CHECK(took < 5s);
+}
+
+TEST_CASE("bad server: a server that greets and never answers fails the checkout, nothing hangs") {
+    bad_server srv("silent");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.client.command_timeout = 1s;
+    a.pool = quick_pool(1, 0);
+    a.pool.handshake_timeout = 2s;
+    a.pool.checkout_timeout = 4s;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 1, 20s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(describe(r));
+    CHECK(r.ec);
+    CHECK(r.messages.empty());
+    CHECK(r.stage == "checkout");
+    CHECK(took < 10s);
+    CHECK(srv.counter("logins") == 0);
+}
+
+TEST_CASE("bad server: greeting BYE is greeting_bye") {
+    bad_server srv("greeting_bye");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK((r.ec == imap::errc::greeting_bye || r.ec == errc::endpoint_down_handshake));
+    CHECK(r.stage == "checkout");
+    CHECK(srv.counter("login_attempts") == 0);
+}
+
+TEST_CASE("bad server: NO to LOGIN is login_failed; attempts bounded by max_restarts") {
+    bad_server srv("login_no");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, password);
+    a.pool = quick_pool(2, 2);
+    a.pool.max_restarts = 3;
+    std::vector<imap::fetch_result> results;
+    for (int i = 0; i < 20; ++i) results.push_back(fetch(h, a, "INBOX", 1));
+    for (const auto& r : results) {
+        INFO(describe(r));
+        CHECK((r.ec == imap::errc::login_failed || r.ec == errc::endpoint_down_handshake));
+        check_no_secret(r);
+    }
+    CHECK(results.back().ec == imap::errc::login_failed);
+    CHECK(h.total().endpoint_down);
+    const int attempts = srv.counter("login_attempts");
+    INFO("login attempts " << attempts << ", connections " << srv.counter("connections"));
+    CHECK(attempts >= 1);
+    CHECK(attempts <= 3 + 1 + 4);
+    CHECK(srv.counter("selects") == 0);
+}
+
+TEST_CASE("bad server: a checkout that times out while logins keep failing reports login_failed with detail") {
+    bad_server srv("login_no");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, password);
+    a.pool = quick_pool(1, 0);
+    a.pool.max_restarts = 1000;  // never endpoint-down: the checkout itself times out
+    a.pool.backoff_initial = 200ms;
+    a.pool.backoff_max = 200ms;
+    a.pool.checkout_timeout = 1500ms;
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.stage == "checkout");
+    CHECK(r.ec == imap::errc::login_failed);
+    CHECK_MESSAGE(r.detail.find("AUTHENTICATIONFAILED") != std::string::npos, "detail: " << r.detail);
+    check_no_secret(r);
+}
+
+TEST_CASE("bad server: BYE in answer to FETCH is server_bye; the session is discarded, the next fetch works") {
+    bad_server srv("bye_mid_session");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 2);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::server_bye);
+    CHECK(r.messages.empty());
+    const auto r2 = fetch(h, a, "INBOX", 2);
+    INFO(describe(r2));
+    CHECK_FALSE(r2.ec);
+    REQUIRE(r2.messages.size() == 2);
+    CHECK(r2.messages[0].envelope_subject == "INBOX 3");
+    CHECK(r2.messages[1].envelope_subject == "INBOX 2");
+    CHECK(srv.counter("connections") == 2);
+}
+
+TEST_CASE("bad server: credentials without TLS and without allow_plaintext_login are never sent") {
+    bad_server srv("normal");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.client.allow_plaintext_login = false;
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::plaintext_login_refused);
+    CHECK(srv.counter("login_attempts") == 0);
+}
+
+TEST_CASE("bad server: STARTTLS not offered is starttls_unavailable, no login in clear" * test::needs_tls()) {
+    bad_server srv("no_starttls", true);
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::starttls, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::starttls_unavailable);
+    CHECK(srv.counter("login_attempts") == 0);
+}
+
+TEST_CASE("bad server: STARTTLS response injection is detected" * test::needs_tls()) {
+    bad_server srv("starttls_injection", true);
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::starttls, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::starttls_injection);
+    CHECK(srv.counter("login_attempts") == 0);
+}
+
+TEST_CASE("bad server (normal) over STARTTLS: the baseline works, so the failures above are the scenarios'" *
+          test::needs_tls()) {
+    bad_server srv("normal", true);
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::starttls, bad_server_password);
+    const auto r = fetch(h, a, "Archive", 5);
+    INFO(describe(r));
+    CHECK_FALSE(r.ec);
+    CHECK(r.messages.size() == 3);
+    CHECK(srv.counter("logins") >= 1);
+}
+
+}  // TEST_SUITE
