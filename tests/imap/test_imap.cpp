@@ -172,13 +172,16 @@ struct bad_server {
     std::string stats_path = dir + "/stats.json";
     test::child_process proc;
 
-    explicit bad_server(const std::string& scenario, bool tls = false)
-        : proc(args(scenario, tls, stats_path), "bad-imap-" + scenario) {}
+    /// `secret`: the password the server accepts (default "pw").
+    explicit bad_server(const std::string& scenario, bool tls = false, const std::string& secret = "")
+        : proc(args(scenario, tls, stats_path, secret), "bad-imap-" + scenario) {}
 
-    static std::vector<std::string> args(const std::string& scenario, bool tls, const std::string& stats) {
+    static std::vector<std::string> args(const std::string& scenario, bool tls, const std::string& stats,
+                                         const std::string& secret) {
         std::vector<std::string> a{python, script("bad_imap_server.py"), "--scenario", scenario, "--port", "0",
                                    "--stats", stats};
         if (tls) a.insert(a.end(), {"--cert", test::certs().server_cert, "--key", test::certs().server_key});
+        if (!secret.empty()) a.insert(a.end(), {"--password-file", password_file(secret)});
         return a;
     }
     std::uint16_t port() const { return proc.port(); }
@@ -669,7 +672,7 @@ TEST_CASE("bad server: greeting BYE is greeting_bye") {
 }
 
 TEST_CASE("bad server: NO to LOGIN is login_failed; attempts bounded by max_restarts") {
-    bad_server srv("login_no");
+    bad_server srv("login_no", false, password);  // the password is right: only the scenario refuses it
     harness h;
     auto a = account_for(srv.port(), tls_mode::none, password);
     a.pool = quick_pool(2, 2);
@@ -691,7 +694,7 @@ TEST_CASE("bad server: NO to LOGIN is login_failed; attempts bounded by max_rest
 }
 
 TEST_CASE("bad server: a checkout that times out while logins keep failing reports login_failed with detail") {
-    bad_server srv("login_no");
+    bad_server srv("login_no", false, password);  // the password is right: only the scenario refuses it
     harness h;
     auto a = account_for(srv.port(), tls_mode::none, password);
     a.pool = quick_pool(1, 0);
