@@ -19,6 +19,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -251,6 +252,11 @@ asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseco
     guard.disarm();
     co_return std::error_code{};
 #endif
+}
+
+bool is_strand(const asio::any_io_executor& ex) noexcept {
+    return ex.target<asio::strand<asio::io_context::executor_type>>() != nullptr ||
+           ex.target<asio::strand<asio::any_io_executor>>() != nullptr;
 }
 
 asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout,

@@ -12,6 +12,7 @@
 #include <netpool/imap/client.hpp>
 #include <netpool/imap/error.hpp>
 
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <doctest/doctest.h>
@@ -231,6 +232,11 @@ struct harness {
     test::io_threads io{2};
     registry reg{io.executor()};
     imap::client cli{reg};
+    /// Coroutines that call the adapter on a lease run on a strand of the two-thread context,
+    /// as with_timeout requires (on the bare context, a timeout's cancellation raced with the
+    /// operation: heap-use-after-free of the caller's cancellation slot under ASan). Calls
+    /// through imap::client run on the bare context: fetch_latest puts itself on a strand.
+    asio::any_io_executor strand = asio::make_strand(io.context());
 
     pool_stats total() const {
         pool_stats t;
@@ -307,6 +313,30 @@ struct leased_pool {
         p = &h.reg.start_pool(name, a.server, ad, a.pool);
     }
 };
+
+/// The body of the SELECT-counting test. g++ 12's -Wmismatched-new-delete on Asio's
+/// coroutine frames is a false positive (the frame's operator new and delete are a pair).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+awaitable<std::error_code> select_count_body(leased_pool& lp, bad_server& srv) {
+    auto [ec, l] = co_await lp.p->checkout();
+    if (ec) co_return ec;
+    imap::mailbox_info info;
+    for (int i = 0; i < 3; ++i)
+        if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
+    CHECK(srv.counter("selects") == 1);
+    if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
+    if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
+    CHECK(srv.counter("selects") == 2);
+    if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
+    CHECK(srv.counter("selects") == 3);
+    CHECK(info.exists == 3u);
+    CHECK(info.uidvalidity == 7u);
+    CHECK(info.uidnext == 4u);
+    CHECK_FALSE(info.uidvalidity_changed);
+    co_return std::error_code{};
+}
+#pragma GCC diagnostic pop
 
 }  // namespace
 
@@ -414,7 +444,7 @@ TEST_CASE("dovecot: BYE mid-session (doveadm kick) is an error on that lease; di
     a.pool = quick_pool(1, 0);
     leased_pool lp(h, "kick", a);
     const auto first = test::run_on(
-        h.io.executor(),
+        h.strand,
         [](leased_pool& lp, const dovecot& d) -> awaitable<std::error_code> {
             auto [ec, l] = co_await lp.p->checkout();
             if (ec) co_return ec;
@@ -439,7 +469,7 @@ TEST_CASE("dovecot: BYE mid-session (doveadm kick) is an error on that lease; di
     CHECK((first == imap::errc::server_bye || first == errc::connection_closed));
     // The next lease is a new session, and it works.
     const auto second = test::run_on(
-        h.io.executor(),
+        h.strand,
         [](leased_pool& lp) -> awaitable<std::error_code> {
             auto [ec, l] = co_await lp.p->checkout();
             if (ec) co_return ec;
@@ -461,21 +491,19 @@ TEST_CASE("dovecot: BYE mid-session (doveadm kick) is an error on that lease; di
     CHECK(s.closes[idx(close_reason::broken)] == 1);
 }
 
-TEST_CASE("dovecot: kick while idle in the pool; the next fetch_latest through the client still works") {
+TEST_CASE("dovecot: kick while idle in the pool; the next fetch_latest retries on a new session and works") {
     auto& d = server();
     harness h;
     auto a = account_for(d.imap_port, tls_mode::none);
     a.pool = quick_pool(1, 0);
     check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
     d.doveadm({"kick", user});
-    // The idle session got BYE; at most one fetch may report it, the one after that works.
-    auto r = fetch(h, a, "INBOX", 1);
-    if (r.ec) {
-        INFO(describe(r));
-        CHECK((r.ec == imap::errc::server_bye || r.ec == errc::connection_closed));
-        r = fetch(h, a, "INBOX", 1);
-    }
+    // The idle session got BYE. The client finds out at its next command on that session
+    // and retries once on a new one, so the caller sees a working fetch.
+    const auto r = fetch(h, a, "INBOX", 1);
     check_latest(d, r, "INBOX", 20, 1);
+    CHECK(h.total().connects_ok == 2);
+    CHECK(h.total().closes[idx(close_reason::broken)] + h.total().closes[idx(close_reason::health)] == 1);
 }
 
 TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own mailbox") {
@@ -485,7 +513,7 @@ TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own m
     a.pool = quick_pool(2, 0);
     leased_pool lp(h, "interleaved", a);
     const auto ec = test::run_on(
-        h.io.executor(),
+        h.strand,
         [](leased_pool& lp) -> awaitable<std::error_code> {
             auto [e1, inbox] = co_await lp.p->checkout();
             if (e1) co_return e1;
@@ -528,27 +556,7 @@ TEST_CASE("bad server (normal): SELECT is sent only when the connection's mailbo
     auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
     a.pool = quick_pool(1, 0);
     leased_pool lp(h, "select-count", a);
-    const auto ec = test::run_on(
-        h.io.executor(),
-        [](leased_pool& lp, bad_server& srv) -> awaitable<std::error_code> {
-            auto [ec, l] = co_await lp.p->checkout();
-            if (ec) co_return ec;
-            imap::mailbox_info info;
-            for (int i = 0; i < 3; ++i)
-                if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
-            CHECK(srv.counter("selects") == 1);
-            if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
-            if ((ec = co_await lp.ad.select(*l, "Archive", true, &info))) co_return ec;
-            CHECK(srv.counter("selects") == 2);
-            if ((ec = co_await lp.ad.select(*l, "INBOX", true, &info))) co_return ec;
-            CHECK(srv.counter("selects") == 3);
-            CHECK(info.exists == 3u);
-            CHECK(info.uidvalidity == 7u);
-            CHECK(info.uidnext == 4u);
-            CHECK_FALSE(info.uidvalidity_changed);
-            co_return std::error_code{};
-        }(lp, srv),
-        20s);
+    const auto ec = test::run_on(h.strand, select_count_body(lp, srv), 20s);
     CHECK_FALSE(ec);
     // And through the client: the pooled session keeps its selection across fetches.
     const int before = srv.counter("selects");
@@ -563,7 +571,7 @@ TEST_CASE("dovecot: a mailbox deleted and recreated between selects reports uidv
     a.pool = quick_pool(1, 0);
     leased_pool lp(h, "uidvalidity", a);
     const auto ec = test::run_on(
-        h.io.executor(),
+        h.strand,
         [](leased_pool& lp, const dovecot& d) -> awaitable<std::error_code> {
             auto [ec, l] = co_await lp.p->checkout();
             if (ec) co_return ec;

@@ -11,7 +11,15 @@
 #include <netpool/connection.hpp>
 #include <netpool/endpoint.hpp>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #if NETPOOL_HAS_TLS
 #include <asio/ssl/context.hpp>
 #else
@@ -49,7 +57,45 @@ asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseco
 
 /// Runs `op` and fails with `on_timeout` if it has not finished within `timeout`: the
 /// operation is cancelled (the one place a timer's operation_aborted becomes a timeout).
+/// Threading: the awaiting coroutine must run on a strand (or an io_context run by one
+/// thread): the timer's completion cancels the operation, which on an unsynchronised
+/// multi-threaded executor would race with the operation's own completion. The same holds
+/// for every adapter hook called on a lease; serialized() below lifts the requirement.
 asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout,
                                               std::error_code on_timeout);
+
+/// True when `ex` is one of Asio's strands (of an io_context or of any_io_executor), whose
+/// handlers never run concurrently. A plain io_context executor is not, even when one
+/// thread runs it: that cannot be known from the executor.
+bool is_strand(const asio::any_io_executor& ex) noexcept;
+
+/// Runs `op` where its handlers cannot run concurrently: on the caller's executor when that
+/// is already a strand, otherwise on a new strand of it (one co_spawn and one strand per
+/// call). A cancellation of the awaiting coroutine is forwarded to `op` on that strand.
+/// smtp::mailer::send and imap::client::fetch_latest go through this, so they may be
+/// awaited from any executor, a multi-threaded io_context included.
+template <class T>
+asio::awaitable<T> serialized(asio::awaitable<T> op) {
+    const auto ex = co_await asio::this_coro::executor;
+    if (is_strand(ex)) co_return co_await std::move(op);
+    const asio::any_io_executor strand = asio::make_strand(ex);
+    // Emitted from whatever thread cancels the caller; posted so that `op` sees it on its
+    // strand. The signal outlives a post that arrives after `op` has finished.
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    asio::cancellation_slot slot = state.slot();
+    if (slot.is_connected())
+        slot.assign([strand, signal](asio::cancellation_type type) {
+            asio::post(strand, [signal, type] { signal->emit(type); });
+        });
+    struct clear_on_exit {
+        asio::cancellation_slot s;
+        ~clear_on_exit() {
+            if (s.is_connected()) s.clear();
+        }
+    } clear{slot};
+    co_return co_await asio::co_spawn(strand, std::move(op),
+                                      asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable));
+}
 
 }  // namespace netpool

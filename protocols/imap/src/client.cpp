@@ -4,6 +4,7 @@
 
 #include <netpool/error.hpp>
 #include <netpool/pool.hpp>
+#include <netpool/transport.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -166,7 +167,7 @@ client::client(registry& reg) : reg_(reg), impl_(std::make_shared<impl>()) {}
 client::~client() = default;
 
 asio::awaitable<fetch_result> client::fetch_latest(const account& a, std::string mailbox, std::size_t top) {
-    co_return co_await run(pool_of(reg_, *impl_, a), std::move(mailbox), top);
+    co_return co_await serialized(run(pool_of(reg_, *impl_, a), std::move(mailbox), top));
 }
 
 fetch_result client::fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top) {
@@ -177,7 +178,7 @@ fetch_result client::fetch_latest_blocking(const account& a, std::string mailbox
                                "registry's executor: it would wait for itself; use fetch_latest() there");
     auto done = std::make_shared<std::promise<fetch_result>>();
     auto result = done->get_future();
-    asio::co_spawn(ex, run(std::move(pa), std::move(mailbox), top), [done](std::exception_ptr ep, fetch_result r) {
+    asio::co_spawn(asio::make_strand(ex), run(std::move(pa), std::move(mailbox), top), [done](std::exception_ptr ep, fetch_result r) {
         if (ep) done->set_exception(ep);
         else done->set_value(std::move(r));
     });

@@ -3,6 +3,7 @@
 
 #include <netpool/error.hpp>
 #include <netpool/pool.hpp>
+#include <netpool/transport.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -94,7 +95,7 @@ send_result wait_for(asio::any_io_executor ex, asio::awaitable<send_result> op) 
                                "executor: it would wait for itself; use send() there");
     auto done = std::make_shared<std::promise<send_result>>();
     auto result = done->get_future();
-    asio::co_spawn(ex, std::move(op), [done](std::exception_ptr ep, send_result r) {
+    asio::co_spawn(asio::make_strand(ex), std::move(op), [done](std::exception_ptr ep, send_result r) {
         if (ep) done->set_exception(ep);
         else done->set_value(std::move(r));
     });
@@ -109,11 +110,11 @@ mailer::~mailer() = default;
 asio::awaitable<send_result> mailer::send(const account& a, const message& m) {
     const envelope e = m.make_envelope();
     std::string raw = m.render(a.client.helo_name);
-    co_return co_await run(pool_of(reg_, *impl_, a), e, std::move(raw));
+    co_return co_await serialized(run(pool_of(reg_, *impl_, a), e, std::move(raw)));
 }
 
 asio::awaitable<send_result> mailer::send(const account& a, const envelope& e, std::string raw_rfc5322) {
-    co_return co_await run(pool_of(reg_, *impl_, a), e, std::move(raw_rfc5322));
+    co_return co_await serialized(run(pool_of(reg_, *impl_, a), e, std::move(raw_rfc5322)));
 }
 
 send_result mailer::send_blocking(const account& a, const message& m) {

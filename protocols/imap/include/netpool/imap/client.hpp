@@ -50,7 +50,9 @@ struct fetch_result {
 /// parse error or a timeout discards the connection.
 /// Exceptions: config_error for invalid options (field named) or a TLS endpoint in a netpool
 /// built without TLS.
-/// Thread safety: all member functions are thread-safe. Object lifetimes: the registry must
+/// Thread safety: all member functions are thread-safe, and the coroutines may be awaited
+/// from any executor (a multi-threaded io_context too): each call runs on a strand of its
+/// own unless the caller is on one (netpool::serialized). Object lifetimes: the registry must
 /// outlive the client; `a` must stay valid until fetch_latest() completes.
 class client {
 public:

@@ -33,7 +33,9 @@ struct account {
 /// `last_reply` and `detail` from the failed handshake.
 /// Exceptions: config_error for invalid options (field named) or a TLS endpoint in a
 /// netpool built without TLS; std::invalid_argument from message::render().
-/// Thread safety: all member functions are thread-safe. Object lifetimes: the registry
+/// Thread safety: all member functions are thread-safe, and the coroutines may be awaited
+/// from any executor (a multi-threaded io_context too): each call runs on a strand of its
+/// own unless the caller is on one (netpool::serialized). Object lifetimes: the registry
 /// must outlive the mailer; `a` and the message must stay valid until send() completes.
 class mailer {
 public:
