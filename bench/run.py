@@ -627,6 +627,8 @@ def build_imap(suite):
                     med["median_ms_rounds"] = [r.get("median_ms") for r in ok]
                     med["success"] = sum(r.get("success", 0) for r in ok)
                     med["failures"] = sum(r.get("failures", 0) for r in ok)
+                    # Summed like the successes, so that success <= iterations reads right.
+                    med["iterations"] = sum(r.get("iterations", 0) for r in ok)
             else:
                 med = recs[0]
             info["runs"].setdefault(mode, {}).setdefault(key, {})[kind] = med
