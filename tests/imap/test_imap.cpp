@@ -44,7 +44,9 @@ namespace {
 const std::string python = "/usr/bin/python3";
 const std::string user = "netpool-user";
 // Distinctive, so that a leak into any message or log is easy to find.
-const std::string password = "S3cret-Imap-netpool-xyzzy";
+// Quotes, a backslash, spaces and 8-bit bytes: LOGIN must send it as a literal, and
+// AUTHENTICATE PLAIN must carry it unchanged.
+const std::string password = "S3cret \"Imap\" \\ netpool-xyzzy-caf\xc3\xa9";
 const std::string wrong_password = "Wr0ng-Imap-netpool-plugh";
 const std::string bad_server_password = "pw";
 
@@ -375,6 +377,19 @@ TEST_CASE("dovecot plain text (allow_plaintext_login): fetch_latest works withou
     check_latest(d, fetch(h, a, "Archive", 1), "Archive", 5, 1);
 }
 
+TEST_CASE("dovecot: login_method::login sends LOGIN (the password as a literal) and works, plain and TLS") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.client.method = imap::login_method::login;
+    check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
+    if (NETPOOL_HAS_TLS) {
+        auto t = account_for(d.imaps_port, tls_mode::implicit);
+        t.client.method = imap::login_method::login;
+        check_latest(d, fetch(h, t, "Archive", 2), "Archive", 5, 2);
+    }
+}
+
 TEST_CASE("dovecot: a message over limits.max_literal is frame_too_large, and the pool recovers") {
     auto& d = server();
     harness h;
@@ -677,6 +692,65 @@ TEST_CASE("bad server: greeting BYE is greeting_bye") {
     CHECK((r.ec == imap::errc::greeting_bye || r.ec == errc::endpoint_down_handshake));
     CHECK(r.stage == "checkout");
     CHECK(srv.counter("login_attempts") == 0);
+}
+
+TEST_CASE("bad server: a PREAUTH greeting needs no login; the fetch works and nothing is sent to log in") {
+    bad_server srv("preauth");
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "Archive", 2);
+    INFO(describe(r));
+    CHECK_FALSE(r.ec);
+    CHECK(r.messages.size() == 2);
+    CHECK(srv.counter("login_attempts") == 0);
+    CHECK(srv.counter("fetches") == 1);
+}
+
+TEST_CASE("bad server: PREAUTH when STARTTLS is required is starttls_unavailable, nothing fetched in clear" *
+          test::needs_tls()) {
+    bad_server srv("preauth", true);
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::starttls, bad_server_password);
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK((r.ec == imap::errc::starttls_unavailable || r.ec == errc::endpoint_down_handshake));
+    CHECK(r.stage == "checkout");
+    CHECK(srv.counter("login_attempts") == 0);
+    CHECK(srv.counter("selects") == 0);
+}
+
+TEST_CASE("bad server: LOGIN quotes a password with quotes, backslashes and spaces, and uses a literal for 8-bit") {
+    for (const std::string& secret : {std::string("a \"quoted\" \\ pass (x) {3}"), std::string("caf\xc3\xa9 \"x\"")}) {
+        CAPTURE(secret);
+        bad_server srv("normal", false, secret);
+        harness h;
+        auto a = account_for(srv.port(), tls_mode::none, secret);
+        a.client.method = imap::login_method::login;
+        a.pool = quick_pool(1, 0);
+        const auto r = fetch(h, a, "INBOX", 1);
+        INFO(describe(r));
+        CHECK_FALSE(r.ec);
+        CHECK(srv.counter("logins") == 1);
+        const auto commands = srv.stats().value("commands", nlohmann::json::array());
+        bool saw_login = false, saw_authenticate = false;
+        for (const auto& c : commands) {
+            const auto text = c.get<std::string>();
+            saw_login = saw_login || text.find(" LOGIN") != std::string::npos;
+            saw_authenticate = saw_authenticate || text.find(" AUTHENTICATE") != std::string::npos;
+        }
+        CHECK(saw_login);
+        CHECK_FALSE(saw_authenticate);
+        // The same password with one byte changed is login_failed, and not in the error.
+        auto w = account_for(srv.port(), tls_mode::none, secret + "x");
+        w.client.method = imap::login_method::login;
+        w.pool = quick_pool(1, 0);
+        const auto bad = fetch(h, w, "INBOX", 1);
+        INFO(describe(bad));
+        CHECK((bad.ec == imap::errc::login_failed || bad.ec == errc::endpoint_down_handshake));
+        CHECK(bad.to_string().find(secret) == std::string::npos);
+    }
 }
 
 TEST_CASE("bad server: NO to LOGIN is login_failed; attempts bounded by max_restarts") {

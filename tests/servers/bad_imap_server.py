@@ -13,6 +13,8 @@ and BODY[] of the asked UIDs), STARTTLS (with --cert/--key). Scenarios:
 
   normal              no misbehaviour
   greeting_bye        the greeting is "* BYE ..." and the connection is closed
+  preauth             the greeting is "* PREAUTH ...": the session is authenticated already
+                      (LOGIN and AUTHENTICATE are then answered BAD, as RFC 9051 says)
   login_no            LOGIN and AUTHENTICATE are answered "NO [AUTHENTICATIONFAILED]"
   no_starttls         CAPABILITY does not offer STARTTLS (and LOGINDISABLED is not set)
   starttls_injection  STARTTLS is answered with its OK and "* OK injected" in one write,
@@ -45,7 +47,7 @@ import ssl
 import sys
 
 SCENARIOS = (
-    "normal", "greeting_bye", "login_no", "no_starttls", "starttls_injection", "malformed",
+    "normal", "greeting_bye", "preauth", "login_no", "no_starttls", "starttls_injection", "malformed",
     "malformed_parens", "malformed_literal", "huge_literal", "silent", "silent_fetch",
     "bye_mid_session",
 )
@@ -147,7 +149,11 @@ class Session:
         if sc == "greeting_bye":
             await self.send("* BYE [UNAVAILABLE] Too many connections, try later\r\n")
             return
-        await self.send(f"* OK [CAPABILITY {self.caps()}] netpool bad server ready\r\n")
+        if sc == "preauth":
+            self.authed = True
+            await self.send(f"* PREAUTH [CAPABILITY {self.caps()}] netpool bad server, logged in as you\r\n")
+        else:
+            await self.send(f"* OK [CAPABILITY {self.caps()}] netpool bad server ready\r\n")
         if sc == "silent":
             await self.hang()
             return
@@ -189,6 +195,9 @@ class Session:
                 await self.send(f"{tag} OK Begin TLS negotiation now\r\n")
             await self.writer.start_tls(self.srv.ssl)
             self.tls = True
+        elif cmd in ("LOGIN", "AUTHENTICATE") and self.authed:
+            self.srv.stats.bump("login_attempts")
+            await self.send(f"{tag} BAD already authenticated\r\n")
         elif cmd == "LOGIN":
             self.srv.stats.bump("login_attempts")
             ok = await self.check_login_args(rest)

@@ -237,7 +237,11 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
 
 asio::awaitable<std::error_code> login(connection& c, session& s, const client_options& o, failure_info& f) {
     f.secrets.push_back(o.cred.secret);
-    if (s.caps.has_auth("PLAIN")) {
+    if (o.method == login_method::authenticate_plain && !s.caps.has_auth("PLAIN")) {
+        f.what = "login_method::authenticate_plain, but the server does not offer AUTH=PLAIN";
+        co_return failed(f, "AUTHENTICATE PLAIN", errc::login_failed);
+    }
+    if (o.method != login_method::login && s.caps.has_auth("PLAIN")) {
         const std::string stage = "AUTHENTICATE PLAIN";
         const std::string initial = sasl_plain_response(o.cred.user, o.cred.secret);
         f.secrets.push_back(initial);
@@ -541,12 +545,18 @@ void register_imap_adapter(adapter_registry& registry) {
                 o.cred.secret = secret;
             } else if (key == "allow_plaintext_login") o.allow_plaintext_login = parse_bool(key, value);
             else if (key == "sasl_ir") o.use_sasl_ir = parse_bool(key, value);
+            else if (key == "login") {
+                if (value == "automatic") o.method = login_method::automatic;
+                else if (value == "login") o.method = login_method::login;
+                else if (value == "plain") o.method = login_method::authenticate_plain;
+                else throw config_error(key, "expects automatic, login or plain, got '" + value + "'");
+            }
             else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
             else if (key == "max_line") o.limits.max_line = parse_count(key, value);
             else if (key == "max_literal") o.limits.max_literal = parse_count(key, value);
             else
                 throw config_error(key, "unknown parameter of the imap adapter (known: user, password_env, "
-                                        "allow_plaintext_login, sasl_ir, command_timeout_ms, max_line, max_literal)");
+                                        "allow_plaintext_login, sasl_ir, login, command_timeout_ms, max_line, max_literal)");
         }
         return adapter(std::move(o));
     });

@@ -24,6 +24,12 @@
 
 namespace netpool::imap {
 
+/// How credentials are presented. automatic: AUTHENTICATE PLAIN when the server offers
+/// AUTH=PLAIN, else LOGIN. login: always LOGIN (user name and password as astrings: atoms,
+/// quoted strings, or literals when they hold CR, LF or 8-bit bytes). authenticate_plain:
+/// always AUTHENTICATE PLAIN; a server that does not offer it is a login_failed error.
+enum class login_method { automatic, login, authenticate_plain };
+
 /// How a client opens and uses a session. A plain struct with defaults; validate() checks it.
 struct client_options {
     credentials cred;                     ///< empty user: no login (a PREAUTH server, or none needed)
@@ -33,6 +39,7 @@ struct client_options {
     /// AUTHENTICATE PLAIN with the initial response on the command line when the server
     /// offers SASL-IR (RFC 4959); else the response goes after the server's continuation.
     bool use_sasl_ir = true;
+    login_method method = login_method::automatic;
     response_limits limits;                            ///< line, literal, nesting, response size
     std::chrono::milliseconds command_timeout{30000};  ///< any one command, all its responses included
 
@@ -166,7 +173,7 @@ private:
 
 /// Adds "imap" to `registry`. Parameters (all optional): user, password_env (the name of an
 /// environment variable holding the secret), allow_plaintext_login, sasl_ir
-/// ("true"/"false"), command_timeout_ms, max_line, max_literal. Unknown parameters and bad
+/// ("true"/"false"), login ("automatic", "login", "plain"), command_timeout_ms, max_line, max_literal. Unknown parameters and bad
 /// values throw config_error naming the parameter.
 void register_imap_adapter(adapter_registry& registry);
 
