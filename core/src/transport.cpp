@@ -259,6 +259,13 @@ bool is_strand(const asio::any_io_executor& ex) noexcept {
            ex.target<asio::strand<asio::any_io_executor>>() != nullptr;
 }
 
+bool running_in_this_thread(const asio::any_io_executor& ex) noexcept {
+    if (const auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
+    if (const auto* e = ex.target<asio::strand<asio::io_context::executor_type>>()) return e->running_in_this_thread();
+    if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
+    return false;
+}
+
 asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout,
                                               std::error_code on_timeout) {
     const auto cs = co_await asio::this_coro::cancellation_state;

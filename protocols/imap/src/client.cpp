@@ -62,13 +62,6 @@ pool_and_adapter pool_of(registry& reg, client::impl& m, const account& a) {
     return out;
 }
 
-bool running_in_this_thread(const asio::any_io_executor& ex) {
-    if (const auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::io_context::executor_type>>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
-    return false;
-}
-
 std::string failure_detail(const connection& c) {
     const session* s = adapter::session_state(c);
     return s ? s->last_failure : std::string();

@@ -57,13 +57,6 @@ pool_and_adapter pool_of(registry& reg, mailer::impl& m, const account& a) {
     return out;
 }
 
-bool running_in_this_thread(const asio::any_io_executor& ex) {
-    if (const auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::io_context::executor_type>>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
-    return false;
-}
-
 asio::awaitable<send_result> run(pool_and_adapter pa, const envelope& e, std::string raw) {
     auto [ec, l] = co_await pa.p->checkout();
     if (ec) {
