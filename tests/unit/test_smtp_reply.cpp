@@ -53,6 +53,18 @@ TEST_CASE("enhanced status codes and classes") {
     CHECK(r->to_string() == "250 2.1.5x not a status");
 }
 
+TEST_CASE("enhanced status: subject and detail are digits only (found by fuzz_smtp_reply)") {
+    // std::from_chars reads a leading '-' for an int: "2.1.-5" once gave detail -5.
+    std::error_code ec;
+    for (const std::string wire : {"250 2.1.-5 Ok\r\n", "250 2.-1.5 Ok\r\n", "250 2.+1.5 Ok\r\n", "250 -2.1.5 Ok\r\n"}) {
+        CAPTURE(wire);
+        const auto r = parse_reply(wire, ec);
+        REQUIRE(r);
+        CHECK(r->code == 250);
+        CHECK_FALSE(r->status);
+    }
+}
+
 TEST_CASE("malformed replies are errors") {
     std::error_code ec;
     for (const char* bad : {"25 short\r\n", "abc text\r\n", "650 bad class\r\n", "260 bad second digit\r\n",

@@ -20,7 +20,9 @@ std::optional<enhanced_status> leading_status(std::string_view text, int code) {
     const char* end = text.data() + text.size();
     for (int i = 0; i < 3; ++i) {
         // RFC 3463: class 1 digit, subject and detail 1-3 digits each.
-        const char* limit = std::min(end, p + (i == 0 ? 1 : 3));
+        const char* limit = p + std::min<std::size_t>(static_cast<std::size_t>(end - p), i == 0 ? 1 : 3);
+        // Digits only: std::from_chars would take a leading '-' ("2.1.-5").
+        if (p == limit || !digit(*p, '0', '9')) return std::nullopt;
         auto [q, ec] = std::from_chars(p, limit, *parts[i]);
         if (ec != std::errc{} || q == p) return std::nullopt;
         p = q;
