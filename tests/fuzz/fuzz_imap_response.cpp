@@ -77,7 +77,9 @@ void check_response(const response& r, const response_limits& lim) {
     (void)r.code_argument();
 }
 
-outcome run(const std::vector<std::string_view>& pieces, const response_limits& lim) {
+// fresh: a new parser for every response, fed what was left over, as the adapter reads;
+// otherwise one parser for the whole stream.
+outcome run(const std::vector<std::string_view>& pieces, const response_limits& lim, bool fresh) {
     outcome o;
     response_parser p(lim);
     std::string pending;  // bytes received and not yet consumed, as the adapter keeps them
@@ -97,6 +99,7 @@ outcome run(const std::vector<std::string_view>& pieces, const response_limits& 
                 check(used > 0, "a response completed without consuming a byte");
                 o.responses.push_back(p.take());
                 check_response(o.responses.back(), lim);
+                if (fresh) p = response_parser(lim);
                 continue;
             }
             if (o.last == response_parser::status::error) {
@@ -105,6 +108,13 @@ outcome run(const std::vector<std::string_view>& pieces, const response_limits& 
                 std::size_t again = 0;
                 check(p.feed("* OK\r\n", again) == response_parser::status::error, "an error is not final");
                 o.buffered = p.buffered();
+                p.reset();  // reusable after reset(), with nothing of the old stream left
+                check(!p.error() && !p.mid_response(), "reset() left state behind");
+                response_parser fresh_parser(lim);
+                std::size_t used_fresh = 0;
+                check(p.feed("* OK\r\n", again) == fresh_parser.feed("* OK\r\n", used_fresh) &&
+                          again == used_fresh && p.error() == fresh_parser.error(),
+                      "a parser after reset() differs from a new one");
                 return o;
             }
             check(pending.empty(), "need_more with bytes left unconsumed");
@@ -158,8 +168,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     small.max_depth = (r >> 16) % 6;
     small.max_response = (r >> 24) % 1024;
     for (const auto& lim : {response_limits{}, small}) {
-        const outcome whole = run({in}, lim);
-        compare(whole, run(cut.pieces(in), lim));
+        const outcome whole = run({in}, lim, false);
+        compare(whole, run(cut.pieces(in), lim, false));
+        compare(whole, run(cut.pieces(in), lim, true));
         std::error_code ec;
         if (auto one = parse_response(in, ec, lim)) {
             check(!ec, "parse_response() returned a response and an error");

@@ -50,7 +50,9 @@ void check_reply(const reply& r, const reply_limits& lim) {
     for (const auto& m : caps.auth) check(caps.has_auth(m), "has_auth() misses a mechanism parse_ehlo() found");
 }
 
-outcome run(const std::vector<std::string_view>& pieces, const reply_limits& lim) {
+// fresh: a new parser for every reply, fed what was left over, as the adapter reads;
+// otherwise one parser for the whole stream.
+outcome run(const std::vector<std::string_view>& pieces, const reply_limits& lim, bool fresh) {
     outcome o;
     reply_parser p(lim);
     std::string pending;  // bytes received and not yet consumed, as the adapter keeps them
@@ -65,6 +67,7 @@ outcome run(const std::vector<std::string_view>& pieces, const reply_limits& lim
                 check(used > 0, "a reply completed without consuming a byte");
                 o.replies.push_back(p.take());
                 check_reply(o.replies.back(), lim);
+                if (fresh) p = reply_parser(lim);
                 continue;
             }
             if (o.last == reply_parser::status::error) {
@@ -73,6 +76,13 @@ outcome run(const std::vector<std::string_view>& pieces, const reply_limits& lim
                 std::size_t again = 0;
                 check(p.feed("250 OK\r\n", again) == reply_parser::status::error, "an error is not final");
                 o.mid_reply = p.mid_reply();
+                p.reset();  // reusable after reset(), with nothing of the old stream left
+                check(!p.error() && !p.mid_reply(), "reset() left state behind");
+                reply_parser fresh_parser(lim);
+                std::size_t used_fresh = 0;
+                check(p.feed("250 OK\r\n", again) == fresh_parser.feed("250 OK\r\n", used_fresh) &&
+                          again == used_fresh && p.error() == fresh_parser.error(),
+                      "a parser after reset() differs from a new one");
                 return o;
             }
             check(pending.empty(), "need_more with bytes left unconsumed");
@@ -136,8 +146,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const reply_limits limits[] = {reply_limits{},
                                    reply_limits{static_cast<std::size_t>(r % 96), static_cast<std::size_t>((r >> 8) % 6)}};
     for (const auto& lim : limits) {
-        const outcome whole = run({in}, lim);
-        compare(whole, run(cut.pieces(in), lim));
+        const outcome whole = run({in}, lim, false);
+        compare(whole, run(cut.pieces(in), lim, false));
+        compare(whole, run(cut.pieces(in), lim, true));
         std::error_code ec;
         if (auto one = parse_reply(in, ec, lim)) {
             check(!ec, "parse_reply() returned a reply and an error");
