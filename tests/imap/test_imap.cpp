@@ -307,6 +307,76 @@ long max_rss_kib() {
     return u.ru_maxrss;
 }
 
+/// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"); -1 when absent.
+long status_kib(const std::string& field) {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.compare(0, field.size() + 1, field + ":") == 0) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+
+/// How far this process's resident memory rose above its level at construction, the peak
+/// included: VmHWM after resetting it to the current RSS ("5" into /proc/self/clear_refs,
+/// Linux 4.0 and later), and VmRSS sampled every millisecond by a thread in case the reset
+/// is refused. Other work in the process counts too, so the bounds checked are generous.
+class rss_watch {
+public:
+    rss_watch() {
+        std::ofstream("/proc/self/clear_refs") << "5";
+        hwm_reset_ = status_kib("VmHWM") <= status_kib("VmRSS") + 1024;
+        start_ = status_kib("VmRSS");
+        peak_ = start_;
+        sampler_ = std::thread([this] {
+            while (!stop_) {
+                peak_ = std::max(peak_.load(), status_kib("VmRSS"));
+                std::this_thread::sleep_for(1ms);
+            }
+        });
+    }
+    ~rss_watch() { finish(); }
+    /// KiB above the start, at the peak.
+    long grown_kib() {
+        finish();
+        long peak = peak_;
+        if (hwm_reset_) peak = std::max(peak, status_kib("VmHWM"));
+        return peak - start_;
+    }
+    bool hwm_reset() const { return hwm_reset_; }
+
+private:
+    void finish() {
+        stop_ = true;
+        if (sampler_.joinable()) sampler_.join();
+    }
+    long start_ = 0;
+    bool hwm_reset_ = false;
+    std::atomic<long> peak_{0};
+    std::atomic<bool> stop_{false};
+    std::thread sampler_;
+};
+
+/// account_for() with the client's default options (the command timeout included), the
+/// scripted server's password, and a pool of one connection.
+imap::account defaults_account(std::uint16_t port) {
+    auto a = account_for(port, tls_mode::none, bad_server_password);
+    a.client = imap::client_options{};
+    a.client.cred = credentials{user, bad_server_password};
+    a.client.allow_plaintext_login = true;  // the scripted server has no TLS here
+    a.pool = quick_pool(1, 0);
+    return a;
+}
+
+/// The scripted server's counters once its endless stream ended (it records them when the
+/// client has gone away): waits up to 5 s for "stream_bytes".
+nlohmann::json stream_stats(const bad_server& srv) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+        auto st = srv.stats();
+        if (st.value("stream_bytes", 0) > 0 || std::chrono::steady_clock::now() >= deadline) return st;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
 // Lease-level helpers: a named pool with an adapter the test keeps a copy of.
 struct leased_pool {
     imap::adapter ad;
@@ -647,6 +717,133 @@ TEST_CASE("bad server: a literal of 2,000,000,000 bytes is frame_too_large befor
     const long grown = max_rss_kib() - rss_before;
     INFO("peak RSS grew by " << grown << " KiB");
     CHECK(grown < 64 * 1024);
+}
+
+// A hostile server must not be able to make the client hold memory without bound, nor keep a
+// command running until its timeout (30 s by default) by sending forever. Default options.
+
+TEST_CASE("bad server: an endless stream of FETCH for UIDs never asked for is too_many_unsolicited at once, "
+          "memory bounded") {
+    bad_server srv("unsolicited_fetch");
+    harness h;
+    const auto a = defaults_account(srv.port());
+    REQUIRE(a.client.command_timeout == 30s);
+    rss_watch watch;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 3, 45s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const long grown = watch.grown_kib();
+    const auto st = stream_stats(srv);
+    MESSAGE("unsolicited FETCH stream: the server sent " << st.value("stream_bytes", 0) << " bytes in "
+            << st.value("stream_responses", 0) << " responses; the fetch ended after " << took.count()
+            << " ms; peak RSS rose by " << grown << " KiB (VmHWM reset: " << watch.hwm_reset() << ")");
+    INFO(describe(r));
+    CHECK(r.ec == imap::limit_errc::too_many_unsolicited);
+    CHECK(r.stage == "UID FETCH");
+    CHECK(r.messages.empty());
+    CHECK(took < 10s);  // stopped by the limit, not by the 30 s command timeout
+    CHECK(grown < 64 * 1024);
+    // The client did read past the limit: 10,000 responses of 2 KB held would be 20 MB.
+    CHECK(st.value("stream_responses", 0) > 10000);
+    check_no_secret(r);
+}
+
+TEST_CASE("bad server: an endless stream of long SEARCH responses is too_many_search_results at once, "
+          "memory bounded") {
+    bad_server srv("endless_search");
+    harness h;
+    const auto a = defaults_account(srv.port());
+    rss_watch watch;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 3, 45s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const long grown = watch.grown_kib();
+    const auto st = stream_stats(srv);
+    MESSAGE("endless SEARCH stream: the server sent " << st.value("stream_bytes", 0) << " bytes in "
+            << st.value("stream_responses", 0) << " responses; the fetch ended after " << took.count()
+            << " ms; peak RSS rose by " << grown << " KiB");
+    INFO(describe(r));
+    CHECK(r.ec == imap::limit_errc::too_many_search_results);
+    CHECK(r.stage == "UID SEARCH");
+    CHECK(took < 10s);
+    // 1,000,000 UIDs are 4 MB (8 MB while the vector grows).
+    CHECK(grown < 64 * 1024);
+}
+
+TEST_CASE("bad server: a FETCH response with 9,000,000 values is too_many_values, memory bounded") {
+    bad_server srv("many_values");
+    harness h;
+    const auto a = defaults_account(srv.port());
+    rss_watch watch;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 3, 45s);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const long grown = watch.grown_kib();
+    MESSAGE("one FETCH response of 18 MB holding 9,000,000 values: the fetch ended after " << took.count()
+            << " ms; peak RSS rose by " << grown << " KiB");
+    INFO(describe(r));
+    CHECK(r.ec == imap::limit_errc::too_many_values);
+    CHECK(r.stage == "UID FETCH");
+    CHECK(took < 10s);
+    // The response's 18 MB are buffered (within max_response); parsed, they would be 650 MB.
+    CHECK(grown < 96 * 1024);
+}
+
+TEST_CASE("bad server: the limit's name and value are in session::last_failure; the session is broken") {
+    for (const char* scenario : {"unsolicited_fetch", "endless_search", "many_values"}) {
+        CAPTURE(scenario);
+        bad_server srv(scenario);
+        harness h;
+        const auto a = defaults_account(srv.port());
+        leased_pool lp(h, std::string("limits-") + scenario, a);
+        std::string failure;
+        bool broken = false;
+        const auto ec = test::run_on(
+            h.strand,
+            [](leased_pool& lp, std::string& failure, bool& broken) -> awaitable<std::error_code> {
+                auto [ec, l] = co_await lp.p->checkout();
+                if (ec) co_return ec;
+                if ((ec = co_await lp.ad.select(*l, "INBOX", true, nullptr))) co_return ec;
+                std::vector<std::uint32_t> uids;
+                ec = co_await lp.ad.uid_search(*l, "1:*", uids);
+                if (!ec) {
+                    std::vector<imap::fetched_message> out;
+                    ec = co_await lp.ad.uid_fetch(*l, uids, out);
+                }
+                const auto* s = imap::adapter::session_state(*l);
+                failure = s ? s->last_failure : "";
+                broken = s && s->broken;
+                if (imap::adapter::must_discard(ec)) l.discard();
+                co_return ec;
+            }(lp, failure, broken),
+            45s);
+        INFO("error: " << ec.message() << "; last_failure: " << failure);
+        CHECK(ec.category() == imap::limit_category());
+        CHECK(imap::adapter::must_discard(ec));
+        CHECK(broken);
+        const std::string want = std::string(scenario) == "unsolicited_fetch" ? "UID FETCH: more than max_unsolicited = 10000 "
+                                 : std::string(scenario) == "endless_search"  ? "UID SEARCH: more than max_search_results = 1000000 UIDs"
+                                                                             : "UID FETCH: one response holds more than limits.max_values = 100000 values";
+        CHECK_MESSAGE(failure.find(want) != std::string::npos, "want: " << want);
+    }
+}
+
+TEST_CASE("bad server: a tagged NO whose text ends in {5} is command_failed at once, not a literal to wait for") {
+    bad_server srv("text_brace");
+    harness h;
+    const auto a = defaults_account(srv.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = fetch(h, a, "INBOX", 1, 45s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::command_failed);
+    CHECK(r.stage == "UID FETCH");
+    CHECK(r.detail.find("quota exceeded {5}") != std::string::npos);
+    CHECK(took < 5s);  // not the 30 s command timeout
+    // The session is intact: the next fetch on it gets the same answer, quickly.
+    const auto r2 = fetch(h, a, "INBOX", 1, 45s);
+    CHECK(r2.ec == imap::errc::command_failed);
+    CHECK(srv.counter("connections") == 1);
 }
 
 TEST_CASE("bad server: a server that stops answering after SELECT is operation_timeout within the timeout") {

@@ -28,11 +28,22 @@ and BODY[] of the asked UIDs), STARTTLS (with --cert/--key). Scenarios:
   silent_fetch        works up to SELECT, then never answers again
   bye_mid_session     answers the first FETCH (of the whole server) with "* BYE" and closes
                       that connection; later sessions work
+  unsolicited_fetch   answers UID FETCH with an endless stream of "* n FETCH (UID u FLAGS ...
+                      RFC822.SIZE ... BODY[] {2048} ...)" for UIDs from 1000 up, never asked
+                      for, and never with the tagged OK (until the client goes away)
+  endless_search      answers UID SEARCH with an endless stream of long "* SEARCH 1 2 3 ..."
+                      responses (about 8 KB, 1,900 UIDs each), never with the tagged OK
+  many_values         answers UID FETCH with one FETCH response for UID 1 holding 9,000,000
+                      values (300 lines of 30,000 atoms, each line under 64 KiB, joined by
+                      empty literals {0}: 18 MB), then the tagged OK
+  text_brace          answers UID FETCH with "TAG NO [ALERT] quota exceeded {5}": a "{5}" that
+                      is status text, not a literal
 
 --stats F  a JSON object rewritten (atomically) after every event: "connections", "logins"
            (successful), "login_attempts", "selects", "fetches", and "commands"
            ("<conn> <TAG> <COMMAND>" for each command; arguments are never recorded, so
-           no password is ever written anywhere).
+           no password is ever written anywhere); after an endless stream ended (the client
+           went away) "stream_bytes" and "stream_responses" it sent.
 
 Prints "READY <port>" once listening; exits 0 on SIGTERM/SIGINT or when its parent is gone.
 """
@@ -49,7 +60,7 @@ import sys
 SCENARIOS = (
     "normal", "greeting_bye", "preauth", "login_no", "no_starttls", "starttls_injection", "malformed",
     "malformed_parens", "malformed_literal", "huge_literal", "silent", "silent_fetch",
-    "bye_mid_session",
+    "bye_mid_session", "unsolicited_fetch", "endless_search", "many_values", "text_brace",
 )
 UIDVALIDITY = 7
 
@@ -64,7 +75,7 @@ class Stats:
     def __init__(self, path):
         self.path = path
         self.data = {"connections": 0, "logins": 0, "login_attempts": 0, "selects": 0, "fetches": 0,
-                     "commands": []}
+                     "commands": [], "stream_bytes": 0, "stream_responses": 0}
         self.write()
 
     def bump(self, key):
@@ -241,6 +252,9 @@ class Session:
             if self.selected is None:
                 await self.send(f"{tag} BAD no mailbox selected\r\n")
                 return True
+            if self.srv.scenario == "endless_search":
+                await self.stream(self.search_chunk)
+                return False
             await self.send(f"* SEARCH 1 2 3\r\n{tag} OK SEARCH completed\r\n")
         elif cmd == "UID FETCH":
             if self.selected is None:
@@ -289,6 +303,37 @@ class Session:
         self.srv.stats.bump("logins")
         await self.send(f"{tag} OK [CAPABILITY {self.caps()}] Logged in\r\n")
 
+    async def stream(self, chunk):
+        """Writes chunk(i) (bytes, responses) for i = 0, 1, ... until the peer goes away; then
+        records what it sent."""
+        sent = responses = 0
+        try:
+            i = 0
+            while True:
+                data, n = chunk(i)
+                self.writer.write(data)
+                await self.writer.drain()
+                sent += len(data)
+                responses += n
+                i += 1
+        finally:
+            self.srv.stats.data["stream_bytes"] += sent
+            self.srv.stats.data["stream_responses"] += responses
+            self.srv.stats.write()
+
+    def unsolicited_fetch_chunk(self, i):
+        body = (b"Subject: unsolicited\r\n\r\n" + b"x" * 2020 + b"\r\n")[:2048]
+        out = []
+        for k in range(64):
+            u = 1000 + i * 64 + k
+            out.append(f"* {u} FETCH (UID {u} FLAGS (\\Seen) RFC822.SIZE {len(body)} BODY[] {{{len(body)}}}\r\n"
+                       .encode() + body + b")\r\n")
+        return b"".join(out), 64
+
+    def search_chunk(self, i):
+        line = "* SEARCH " + " ".join(str(u) for u in range(1, 1901)) + "\r\n"
+        return line.encode() * 16, 16
+
     async def fetch(self, tag, rest):
         sc = self.srv.scenario
         if sc == "bye_mid_session" and not self.srv.fetch_bye_done:
@@ -303,6 +348,17 @@ class Session:
             return True
         if sc == "malformed_literal":
             await self.send("* 1 FETCH (UID 1 BODY[] {12x}\r\nhello world!)\r\n")
+            return True
+        if sc == "unsolicited_fetch":
+            await self.stream(self.unsolicited_fetch_chunk)
+            return False
+        if sc == "many_values":
+            lines = b" ".join([b"a " * 30000 + b"{0}\r\n"] * 300)  # "a a ... {0}" CRLF, 300 times
+            head = b"* 1 FETCH (UID 1 FLAGS (\\Seen) X-JUNK ("
+            await self.send(head + lines + f"))\r\n{tag} OK FETCH completed\r\n".encode())
+            return True
+        if sc == "text_brace":
+            await self.send(f"{tag} NO [ALERT] quota exceeded {{5}}\r\n")
             return True
         if sc == "huge_literal":
             await self.send("* 1 FETCH (UID 1 RFC822.SIZE 2000000000 BODY[] {2000000000}\r\nFrom: x\r\n")

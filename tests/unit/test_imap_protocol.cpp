@@ -1,12 +1,15 @@
 // IMAP pure helpers: command building with literals, SASL PLAIN, capabilities, SELECT
 // state, SEARCH/ESEARCH, UID sets, FETCH interpretation, errors and redaction.
 #include <netpool/imap/protocol.hpp>
+#include <netpool/imap/error.hpp>
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
 
 #include <doctest/doctest.h>
 
 #include <array>
+#include <initializer_list>
+#include <utility>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -145,9 +148,60 @@ TEST_CASE("SEARCH and ESEARCH results, sequence sets") {
     out.clear();
     CHECK_FALSE(expand_sequence_set("1:4294967295", out, 1000));  // bounded before expanding
 
+    out.clear();
+    CHECK_FALSE(expand_sequence_set("1:5,1:4294967295", out, 1000));
+    CHECK(out.empty());  // nothing appended for a set over the bound
+
     const std::vector<std::uint32_t> some{9, 1, 2, 3, 7, 3, 10, 12};
     CHECK(format_uid_set(some) == "1:3,7,9:10,12");
     CHECK(format_uid_set({}) == "");
+}
+
+TEST_CASE("SEARCH results are bounded over all responses of a command") {
+    std::vector<std::uint32_t> uids;
+    CHECK(collect_search(must_parse("* SEARCH 1 2 3\r\n"), uids, 5) == search_status::ok);
+    CHECK(collect_search(must_parse("* SEARCH 4 5\r\n"), uids, 5) == search_status::ok);
+    CHECK(uids.size() == 5);
+    CHECK(collect_search(must_parse("* SEARCH\r\n"), uids, 5) == search_status::ok);
+    CHECK(collect_search(must_parse("* SEARCH 6\r\n"), uids, 5) == search_status::too_many);
+    CHECK(uids.size() == 5);
+    CHECK(collect_search(must_parse("* SEARCH x\r\n"), uids, 5) == search_status::malformed);
+    CHECK(collect_search(must_parse("* 3 EXISTS\r\n"), uids, 5) == search_status::malformed);
+
+    // ESEARCH sets are counted before they are expanded.
+    std::vector<std::uint32_t>().swap(uids);
+    CHECK(collect_search(must_parse("* ESEARCH (TAG \"A5\") UID ALL 1:4294967295\r\n"), uids, 1000000) ==
+          search_status::too_many);
+    CHECK(uids.empty());
+    CHECK(uids.capacity() == 0);
+    CHECK(collect_search(must_parse("* ESEARCH (TAG \"A5\") UID ALL 1:3,7\r\n"), uids, 4) == search_status::ok);
+    CHECK(uids == std::vector<std::uint32_t>{1, 2, 3, 7});
+    CHECK(collect_search(must_parse("* ESEARCH (TAG \"A5\") UID ALL 9\r\n"), uids, 4) == search_status::too_many);
+    CHECK(collect_search(must_parse("* ESEARCH (TAG \"A5\") UID ALL 1:x\r\n"), uids, 100) ==
+          search_status::malformed);
+    // The unbounded form keeps its per-response bound of 2^20.
+    uids.clear();
+    CHECK_FALSE(collect_search(must_parse("* ESEARCH UID ALL 1:2000000\r\n"), uids));
+    CHECK(collect_search(must_parse("* ESEARCH UID ALL 1:1000\r\n"), uids));
+    CHECK(uids.size() == 1000);
+}
+
+TEST_CASE("limit failures name the option and its value") {
+    client_options o;
+    CHECK(limit_failure("UID FETCH", limit_errc::too_many_unsolicited, o) ==
+          "UID FETCH: more than max_unsolicited = 10000 untagged responses the command did not ask for");
+    CHECK(limit_failure("UID SEARCH", limit_errc::too_many_search_results, o) ==
+          "UID SEARCH: more than max_search_results = 1000000 UIDs");
+    o.limits.max_values = 5000;
+    CHECK(limit_failure("SELECT", limit_errc::too_many_values, o) ==
+          "SELECT: one response holds more than limits.max_values = 5000 values");
+    const std::error_code ec = limit_errc::too_many_values;
+    CHECK(std::string(ec.category().name()) == "netpool.imap.limit");
+    CHECK(ec.message().find("max_values") != std::string::npos);
+    CHECK(std::error_code(limit_errc::too_many_search_results).message().find("max_search_results") != std::string::npos);
+    CHECK(std::error_code(limit_errc::too_many_unsolicited).message().find("max_unsolicited") != std::string::npos);
+    CHECK(ec != netpool::condition::handshake_rejected);
+    CHECK(adapter::must_discard(ec));
 }
 
 TEST_CASE("FETCH interpretation") {
@@ -171,6 +225,11 @@ TEST_CASE("FETCH interpretation") {
 
     // Unsolicited FETCH without UID: not ours.
     CHECK_FALSE(parse_fetch(must_parse("* 3 FETCH (FLAGS (\\Seen))\r\n")));
+    CHECK_FALSE(fetch_uid(must_parse("* 3 FETCH (FLAGS (\\Seen))\r\n")));
+    CHECK(fetch_uid(must_parse(wire)) == 44u);
+    CHECK_FALSE(fetch_uid(must_parse("* 3 FETCH (UID 0)\r\n")));
+    CHECK_FALSE(fetch_uid(must_parse("* 3 FETCH (UID 4294967296)\r\n")));
+    CHECK_FALSE(fetch_uid(must_parse("* 3 EXISTS\r\n")));
     // A second response for the same UID is merged.
     auto more = parse_fetch(must_parse("* 12 FETCH (UID 44 FLAGS (\\Seen \\Flagged))\r\n"));
     REQUIRE(more);
@@ -205,6 +264,20 @@ TEST_CASE("client_options::validate names the field") {
     o = {};
     o.limits.max_line = 10;
     CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("limits.max_line"), netpool::config_error);
+    for (auto [field, set] : std::initializer_list<std::pair<const char*, void (*)(client_options&)>>{
+             {"limits.max_values", [](client_options& c) { c.limits.max_values = 255; }},
+             {"max_search_results", [](client_options& c) { c.max_search_results = 0; }},
+             {"max_unsolicited", [](client_options& c) { c.max_unsolicited = 99; }}}) {
+        CAPTURE(field);
+        o = {};
+        set(o);
+        CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains(field), netpool::config_error);
+    }
+    o = {};
+    o.limits.max_values = 256;
+    o.max_search_results = 1;
+    o.max_unsolicited = 100;
+    CHECK_NOTHROW(o.validate());
     o = {};
     o.cred.secret = std::string("a\0b", 3);
     try {

@@ -1,6 +1,7 @@
 // IMAP response parser: tagged, untagged and continuation responses, literals, quoted
 // strings, nested lists, limits, and random input in random pieces.
 #include <netpool/imap/response.hpp>
+#include <netpool/imap/error.hpp>
 #include <netpool/error.hpp>
 
 #include <doctest/doctest.h>
@@ -287,6 +288,68 @@ TEST_CASE("limits: line, literal, depth, response") {
     lim.max_response = 200;
     CHECK(parse_error("* 1 FETCH (A {90}\r\n" + std::string(90, 'a') + " B {90}\r\n" + std::string(90, 'b') + ")\r\n",
                       lim) == netpool::errc::frame_too_large);
+}
+
+TEST_CASE("a {n} at the end of a status response's text is text, not a literal (RFC 3501 resp-text)") {
+    // resp-text is ["[" resp-text-code "]" SP] text, and text is 1*TEXT-CHAR: no literals.
+    // Read as a literal, "{5}" would swallow the next 5 bytes and the line after them: the
+    // tagged NO would be lost and the command would wait for its timeout.
+    auto r = must_parse("A1 NO [ALERT] quota {5}\r\n");
+    CHECK(r.is_tagged());
+    CHECK(r.status == "NO");
+    CHECK(r.code == "ALERT");
+    CHECK(r.text == "quota {5}");
+    CHECK(must_parse("A2 BAD {0}\r\n").text == "{0}");
+    CHECK(must_parse("A3 OK done {12+}\r\n").text == "done {12+}");
+    CHECK(must_parse("* NO disk full {3}\r\n").text == "disk full {3}");
+    CHECK(must_parse("* BYE see you {2}\r\n").status == "BYE");
+    CHECK(must_parse("* OK [UNSEEN 3] ~{7}\r\n").text == "~{7}");
+    CHECK(must_parse("* PREAUTH hello {1}\r\n").text == "hello {1}");
+    CHECK(must_parse("+ send {4}\r\n").text == "send {4}");
+    // In pieces, the response after it is its own response.
+    for (const std::vector<std::size_t>& sizes : {std::vector<std::size_t>{1}, {3, 7}, {1000}}) {
+        std::error_code ec;
+        const auto out = feed_in_pieces("A1 NO [ALERT] quota {5}\r\n* 3 EXISTS\r\nA2 OK x\r\n", sizes, ec);
+        CHECK_FALSE(ec);
+        REQUIRE(out.size() == 3);
+        CHECK(out[0].text == "quota {5}");
+        CHECK(out[1].name == "EXISTS");
+        CHECK(out[2].tag == "A2");
+    }
+    // Untagged data keeps its literals.
+    CHECK(must_parse("* 1 FETCH (BODY[] {5}\r\nhello)\r\n").data[0].items[1].text == "hello");
+    CHECK(must_parse("* LIST () \"/\" {3}\r\nOK!\r\n").data[2].text == "OK!");
+    CHECK(must_parse("* OKAY {2}\r\nab\r\n").data[0].text == "ab");  // a data name, not the status OK
+}
+
+TEST_CASE("limits: values per response") {
+    response_limits lim;
+    lim.max_values = 10;
+    // "(UID 1 FLAGS (a b c))" is the list, UID, 1, FLAGS, the inner list and its 3 atoms: 8.
+    CHECK(must_parse("* 1 FETCH (UID 1 FLAGS (a b c))\r\n", lim).data[0].items.size() == 4);
+    CHECK(must_parse("* SEARCH 1 2 3 4 5 6 7 8 9 10\r\n", lim).data.size() == 10);
+    CHECK(parse_error("* SEARCH 1 2 3 4 5 6 7 8 9 10 11\r\n", lim) == imap::limit_errc::too_many_values);
+    CHECK(parse_error("* 1 FETCH (UID 1 FLAGS (a b c d e f))\r\n", lim) == imap::limit_errc::too_many_values);
+    CHECK(parse_error("* X (((((((((((a)))))))))))\r\n", lim) == imap::limit_errc::too_many_values);
+    // Many short lines joined by empty literals: every value counts, whatever the line.
+    std::string many = "* 1 FETCH (UID 1 X (";
+    for (int i = 0; i < 4; ++i) many += "a a {0}\r\n ";
+    many += "))\r\n";
+    CHECK(parse_error(many, lim) == imap::limit_errc::too_many_values);
+    lim.max_values = 17;
+    CHECK(must_parse(many, lim).data[0].items[3].items.size() == 12);
+
+    // The default bounds a response that the other default limits allow: 4 MiB of lines of
+    // 32,000 values each (under 64 KiB a line), joined by empty literals: 2 million values,
+    // about 150 MB once parsed without the limit.
+    const response_limits def;
+    CHECK(def.max_values == 100000);
+    std::string line;
+    for (int i = 0; i < 32000; ++i) line += "a ";
+    std::string huge = "* 1 FETCH (UID 1 X (";
+    for (int i = 0; i < 2000 && huge.size() < 4 * 1024 * 1024; ++i) huge += line + "{0}\r\n";
+    huge += "))\r\n";
+    CHECK(parse_error(huge) == imap::limit_errc::too_many_values);
 }
 
 TEST_CASE("a literal announced over the limit fails before anything is allocated for it") {

@@ -25,6 +25,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -46,7 +47,9 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 using std::chrono::milliseconds;
-using untagged_handler = std::function<void(response&)>;
+/// Sees each untagged response of a command (after BYE, EXISTS/EXPUNGE and CAPABILITY are
+/// handled); an error stops the command and breaks the session.
+using untagged_handler = std::function<std::error_code(response&)>;
 
 session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
 
@@ -96,13 +99,33 @@ asio::awaitable<std::error_code> write_raw(connection& c, std::string_view bytes
     co_return ec ? map_io_error(ec) : std::error_code{};
 }
 
+/// How many untagged responses one command may still receive: those it asks for (one FETCH
+/// per UID, one SEARCH) plus client_options::max_unsolicited. Whatever a server streams, a
+/// command ends when this runs out, not at its timeout.
+class untagged_budget {
+public:
+    untagged_budget(std::size_t expected, std::size_t max_unsolicited) noexcept
+        : left_(expected > std::numeric_limits<std::size_t>::max() - max_unsolicited
+                    ? std::numeric_limits<std::size_t>::max()
+                    : expected + max_unsolicited) {}
+    std::error_code take() noexcept {
+        if (left_ == 0) return limit_errc::too_many_unsolicited;
+        --left_;
+        return {};
+    }
+
+private:
+    std::size_t left_;
+};
+
 /// An untagged response during a command: BYE ends the session; EXISTS/EXPUNGE update the
 /// selected mailbox; the command's own handler sees the rest.
-std::error_code on_untagged(session& s, response& r, const untagged_handler& handler) {
+std::error_code on_untagged(session& s, response& r, const untagged_handler& handler, untagged_budget& budget) {
     if (r.status == "BYE") return errc::server_bye;
+    if (auto ec = budget.take()) return ec;
     if (s.selected && r.number && (r.name == "EXISTS" || r.name == "EXPUNGE")) apply_untagged(r, *s.selected);
     if (r.name == "CAPABILITY") s.caps = parse_capabilities(r.data);
-    if (handler) handler(r);
+    if (handler) return handler(r);
     return {};
 }
 
@@ -110,7 +133,8 @@ std::error_code on_untagged(session& s, response& r, const untagged_handler& han
 /// literals) and reads up to its tagged response.
 asio::awaitable<std::error_code> command_raw(connection& c, session& s, const response_limits& limits,
                                              const std::vector<std::string>& parts, const std::string& tag,
-                                             const untagged_handler& handler, response& tagged) {
+                                             const untagged_handler& handler, untagged_budget budget,
+                                             response& tagged) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
         if (auto ec = co_await write_raw(c, parts[i])) co_return ec;
         if (i + 1 == parts.size()) break;
@@ -123,7 +147,7 @@ asio::awaitable<std::error_code> command_raw(connection& c, session& s, const re
                 tagged = std::move(r);  // the server refused the literal
                 co_return std::error_code{};
             }
-            if (auto ec = on_untagged(s, r, handler)) co_return ec;
+            if (auto ec = on_untagged(s, r, handler, budget)) co_return ec;
         }
     }
     for (;;) {
@@ -135,23 +159,33 @@ asio::awaitable<std::error_code> command_raw(connection& c, session& s, const re
             co_return std::error_code{};
         }
         if (r.is_continuation()) co_return errc::unexpected_response;
-        if (auto ec = on_untagged(s, r, handler)) co_return ec;
+        if (auto ec = on_untagged(s, r, handler, budget)) co_return ec;
     }
 }
 
 std::string next_tag(session& s) { return "A" + std::to_string(s.next_tag++); }
 
+/// Records which limit stopped `what` and its value (session::last_failure), for a
+/// limit_errc; returns ec.
+std::error_code note_limit(session& s, const client_options& o, std::string_view what, const std::error_code& ec) {
+    if (ec.category() == limit_category())
+        s.last_failure = limit_failure(what, static_cast<limit_errc>(ec.value()), o);
+    return ec;
+}
+
 /// One command within command_timeout. Any error here (I/O, parse, BYE, timeout, an
-/// unexpected response) breaks the session. The tagged status is the caller's to judge.
+/// unexpected response, a limit) breaks the session. The tagged status is the caller's to
+/// judge. `expected`: the untagged responses the command asks for (see untagged_budget).
 asio::awaitable<std::error_code> command(connection& c, session& s, const client_options& o, std::string_view verb,
                                          std::span<const command_arg> args, const untagged_handler& handler,
-                                         response& tagged) {
+                                         response& tagged, std::size_t expected = 0) {
     const std::string tag = next_tag(s);
     const auto parts = build_command(tag, verb, args, can_use_nonsync_literals(s.caps, args));
-    auto ec = co_await with_timeout(command_raw(c, s, o.limits, parts, tag, handler, tagged), o.command_timeout,
-                                    netpool::errc::operation_timeout);
+    auto ec = co_await with_timeout(
+        command_raw(c, s, o.limits, parts, tag, handler, untagged_budget(expected, o.max_unsolicited), tagged),
+        o.command_timeout, netpool::errc::operation_timeout);
     if (ec) s.broken = true;
-    co_return ec;
+    co_return note_limit(s, o, verb, ec);
 }
 
 /// OK -> success; NO -> command_failed; BAD -> command_rejected (recorded in s.last_failure).
@@ -184,6 +218,7 @@ asio::awaitable<std::error_code> capability(connection& c, session& s, const cli
             caps = parse_capabilities(r.data);
             seen = true;
         }
+        return std::error_code{};
     };
     if (auto ec = co_await command(c, s, o, "CAPABILITY", {}, h, tagged)) co_return failed(f, "CAPABILITY", ec);
     if (tagged.status != "OK") co_return failed(f, "CAPABILITY", netpool::errc::protocol_error, &tagged);
@@ -212,6 +247,7 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
     line += "\r\n";
     if (auto ec = co_await write_raw(c, line)) co_return ec;
     bool sent = ir;
+    untagged_budget budget(0, o.max_unsolicited);
     for (;;) {
         response r;
         if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
@@ -228,6 +264,7 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
             co_return std::error_code{};
         }
         if (r.status == "BYE") co_return errc::server_bye;
+        if (auto ec = budget.take()) co_return ec;
         if (r.name == "CAPABILITY") {
             s.caps = parse_capabilities(r.data);
             caps_seen = true;
@@ -262,7 +299,10 @@ asio::awaitable<std::error_code> login(connection& c, session& s, const client_o
     const std::array<command_arg, 2> args{command_arg{o.cred.user}, command_arg{o.cred.secret}};
     response tagged;
     bool caps_seen = false;
-    const untagged_handler h = [&](response& r) { caps_seen = caps_seen || r.name == "CAPABILITY"; };
+    const untagged_handler h = [&](response& r) {
+        caps_seen = caps_seen || r.name == "CAPABILITY";
+        return std::error_code{};
+    };
     if (auto ec = co_await command(c, s, o, "LOGIN", args, h, tagged)) co_return failed(f, "LOGIN", ec);
     if (tagged.status != "OK") co_return failed(f, "LOGIN", errc::login_failed, &tagged);
     co_return co_await after_login(c, s, o, f, tagged, caps_seen);
@@ -343,10 +383,12 @@ asio::awaitable<std::error_code> simple_command(connection& c, const client_opti
 asio::awaitable<std::error_code> logout_raw(connection& c, session& s, const client_options& o) {
     const std::string tag = next_tag(s);
     if (auto ec = co_await write_raw(c, tag + " LOGOUT\r\n")) co_return ec;
+    untagged_budget budget(1, o.max_unsolicited);
     for (;;) {  // "* BYE ..." then the tagged OK
         response r;
         if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
         if (r.is_tagged()) co_return std::error_code{};
+        if (auto ec = budget.take()) co_return ec;
     }
 }
 
@@ -362,6 +404,9 @@ void client_options::validate() const {
     if (limits.max_literal < 1) throw config_error("limits.max_literal", "must be at least 1 byte");
     if (limits.max_depth < 4 || limits.max_depth > 1000) throw config_error("limits.max_depth", "must be in [4, 1000]");
     if (limits.max_response < limits.max_line) throw config_error("limits.max_response", "must be at least max_line");
+    if (limits.max_values < 256) throw config_error("limits.max_values", "must be at least 256");
+    if (max_search_results < 1) throw config_error("max_search_results", "must be at least 1");
+    if (max_unsolicited < 100) throw config_error("max_unsolicited", "must be at least 100");
 }
 
 adapter::adapter(client_options options) : options_(std::move(options)), shared_(std::make_shared<shared_state>()) {
@@ -376,7 +421,9 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
         // words, never a secret (a server could echo one back).
         std::vector<std::string> secrets = f.secrets;
         if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
-        std::string text = redact(f.stage + ": " + (f.what.empty() ? ec.message() : f.what), secrets);
+        std::string what = f.what.empty() ? ec.message() : f.what;
+        if (ec.category() == limit_category()) what = limit_failure(f.stage, static_cast<limit_errc>(ec.value()), options_);
+        std::string text = redact(what.rfind(f.stage + ": ", 0) == 0 ? what : f.stage + ": " + what, secrets);
         std::lock_guard lk(shared_->mu);
         shared_->failure = std::move(text);
     }
@@ -419,7 +466,10 @@ asio::awaitable<std::error_code> adapter::select(connection& c, std::string_view
     mailbox_info m;
     m.name = std::string(mailbox);
     m.read_only = read_only;
-    const untagged_handler h = [&](response& r) { apply_untagged(r, m); };
+    const untagged_handler h = [&](response& r) {
+        apply_untagged(r, m);
+        return std::error_code{};
+    };
     const std::array<command_arg, 1> args{command_arg{mailbox}};
     response tagged;
     if (auto ec = co_await command(c, s, options_, verb, args, h, tagged)) co_return ec;
@@ -454,19 +504,22 @@ asio::awaitable<std::error_code> adapter::uid_search(connection& c, std::string_
         throw std::invalid_argument("netpool::imap::adapter::uid_search: criteria must be non-empty, without CR or LF");
     if (s.broken) co_return netpool::errc::protocol_error;
     uids.clear();
-    bool malformed = false;
-    const untagged_handler h = [&](response& r) {
-        if ((r.name == "SEARCH" || r.name == "ESEARCH") && !collect_search(r, uids)) malformed = true;
+    const untagged_handler h = [&](response& r) -> std::error_code {
+        if (r.name != "SEARCH" && r.name != "ESEARCH") return {};
+        switch (collect_search(r, uids, options_.max_search_results)) {
+        case search_status::ok: return {};
+        case search_status::too_many: return limit_errc::too_many_search_results;
+        case search_status::malformed: break;
+        }
+        return netpool::errc::protocol_error;
     };
     const std::array<command_arg, 1> args{command_arg{criteria, false}};
     response tagged;
-    if (auto ec = co_await command(c, s, options_, "UID SEARCH", args, h, tagged)) co_return ec;
-    if (auto ec = judge(s, tagged)) co_return ec;
-    if (malformed) {
-        s.broken = true;
-        co_return netpool::errc::protocol_error;
+    if (auto ec = co_await command(c, s, options_, "UID SEARCH", args, h, tagged, 1)) {
+        uids.clear();
+        co_return ec;
     }
-    co_return std::error_code{};
+    co_return judge(s, tagged);
 }
 
 asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<const std::uint32_t> uids,
@@ -476,19 +529,26 @@ asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<con
     if (s.broken) co_return netpool::errc::protocol_error;
     if (uids.empty()) co_return std::error_code{};
     const std::string set = format_uid_set(uids);
+    std::vector<std::uint32_t> wanted(uids.begin(), uids.end());
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
     std::map<std::uint32_t, fetched_message> got;
     const untagged_handler h = [&](response& r) {
-        if (r.name != "FETCH") return;
+        if (r.name != "FETCH") return std::error_code{};
+        // Kept only for a UID asked for: a FETCH without UID (flags of another message) or
+        // for any other UID is dropped here, so what a server sends cannot pile up.
+        const auto uid = fetch_uid(r);
+        if (!uid || !std::binary_search(wanted.begin(), wanted.end(), *uid)) return std::error_code{};
         auto m = parse_fetch(r);
-        if (!m) return;  // an unsolicited FETCH (flags of another message) carries no UID
         auto [it, fresh] = got.try_emplace(m->uid);
         if (fresh) it->second = std::move(*m);
         else merge_fetch(it->second, std::move(*m));
+        return std::error_code{};
     };
     const std::array<command_arg, 2> args{command_arg{set, false},
                                           command_arg{"(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[])", false}};
     response tagged;
-    if (auto ec = co_await command(c, s, options_, "UID FETCH", args, h, tagged)) co_return ec;
+    if (auto ec = co_await command(c, s, options_, "UID FETCH", args, h, tagged, wanted.size())) co_return ec;
     if (auto ec = judge(s, tagged)) co_return ec;
     out.reserve(got.size());
     for (const auto uid : uids) {
@@ -554,9 +614,13 @@ void register_imap_adapter(adapter_registry& registry) {
             else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
             else if (key == "max_line") o.limits.max_line = parse_count(key, value);
             else if (key == "max_literal") o.limits.max_literal = parse_count(key, value);
+            else if (key == "max_values") o.limits.max_values = parse_count(key, value);
+            else if (key == "max_search_results") o.max_search_results = parse_count(key, value);
+            else if (key == "max_unsolicited") o.max_unsolicited = parse_count(key, value);
             else
                 throw config_error(key, "unknown parameter of the imap adapter (known: user, password_env, "
-                                        "allow_plaintext_login, sasl_ir, login, command_timeout_ms, max_line, max_literal)");
+                                        "allow_plaintext_login, sasl_ir, login, command_timeout_ms, max_line, "
+                                        "max_literal, max_values, max_search_results, max_unsolicited)");
         }
         return adapter(std::move(o));
     });

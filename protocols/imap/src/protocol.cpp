@@ -175,8 +175,12 @@ bool apply_untagged(const response& r, mailbox_info& m) {
     return false;
 }
 
-bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, std::size_t max_count) {
-    std::size_t count = 0;
+namespace {
+
+/// Calls f(lo, hi) for each range of "1:3,7,9:8" (lo <= hi); false on a syntax error or
+/// when f returns false.
+template <class F>
+bool for_each_range(std::string_view set, F&& f) {
     while (!set.empty()) {
         const auto comma = set.find(',');
         const auto item = set.substr(0, comma);
@@ -186,10 +190,7 @@ bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, 
         b = a;
         if (colon != std::string_view::npos && (!parse_u32(item.substr(colon + 1), b) || b == 0)) return false;
         if (a > b) std::swap(a, b);
-        const std::size_t span = static_cast<std::size_t>(b - a) + 1;
-        if (span > max_count - count) return false;
-        count += span;
-        for (std::uint64_t u = a; u <= b; ++u) out.push_back(static_cast<std::uint32_t>(u));
+        if (!f(a, b)) return false;
         if (comma == std::string_view::npos) break;
         set.remove_prefix(comma + 1);
         if (set.empty()) return false;
@@ -197,27 +198,64 @@ bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, 
     return true;
 }
 
+/// How many numbers a sequence set holds (saturated); false on a syntax error.
+bool sequence_set_size(std::string_view set, std::size_t& n) {
+    n = 0;
+    return for_each_range(set, [&](std::uint32_t a, std::uint32_t b) {
+        const std::size_t span = static_cast<std::size_t>(b - a) + 1;
+        n = span > std::numeric_limits<std::size_t>::max() - n ? std::numeric_limits<std::size_t>::max() : n + span;
+        return true;
+    });
+}
+
+}  // namespace
+
+bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, std::size_t max_count) {
+    // Counted first: nothing is appended (or allocated) for a set over max_count.
+    std::size_t n = 0;
+    if (!sequence_set_size(set, n) || n > max_count) return false;
+    out.reserve(out.size() + n);
+    return for_each_range(set, [&](std::uint32_t a, std::uint32_t b) {
+        for (std::uint64_t u = a; u <= b; ++u) out.push_back(static_cast<std::uint32_t>(u));
+        return true;
+    });
+}
+
 bool collect_search(const response& r, std::vector<std::uint32_t>& out) {
-    if (!r.is_untagged()) return false;
+    // The per-response bound expand_sequence_set has always had.
+    const std::size_t max_total = out.size() + (std::size_t{1} << 20);
+    return collect_search(r, out, max_total) == search_status::ok;
+}
+
+search_status collect_search(const response& r, std::vector<std::uint32_t>& out, std::size_t max_total) {
+    if (!r.is_untagged()) return search_status::malformed;
     if (r.name == "SEARCH") {
         for (const auto& v : r.data) {
             if (v.is_list()) continue;  // (MODSEQ n) with CONDSTORE
-            if (!v.is_number() || v.number == 0 || v.number > std::numeric_limits<std::uint32_t>::max()) return false;
+            if (!v.is_number() || v.number == 0 || v.number > std::numeric_limits<std::uint32_t>::max())
+                return search_status::malformed;
+            if (out.size() >= max_total) return search_status::too_many;
             out.push_back(static_cast<std::uint32_t>(v.number));
         }
-        return true;
+        return search_status::ok;
     }
     if (r.name == "ESEARCH") {
         for (std::size_t i = 0; i < r.data.size(); ++i) {
             if (!r.data[i].is_atom("ALL")) continue;
-            if (i + 1 >= r.data.size()) return false;
+            if (i + 1 >= r.data.size()) return search_status::malformed;
             const auto& set = r.data[i + 1];
-            if (!set.is_atom() && !set.is_number()) return false;
-            return expand_sequence_set(set.text, out);
+            if (!set.is_atom() && !set.is_number()) return search_status::malformed;
+            // Counted before anything is expanded: "1:4294967295" is a few bytes.
+            std::size_t n = 0;
+            if (!sequence_set_size(set.text, n)) return search_status::malformed;
+            const std::size_t room = out.size() < max_total ? max_total - out.size() : 0;
+            if (n > room) return search_status::too_many;
+            (void)expand_sequence_set(set.text, out, n);  // counted and valid: cannot fail
+            return search_status::ok;
         }
-        return true;  // no ALL: nothing matched
+        return search_status::ok;  // no ALL: nothing matched
     }
-    return false;
+    return search_status::malformed;
 }
 
 std::string format_uid_set(std::span<const std::uint32_t> uids) {
@@ -256,14 +294,20 @@ std::string format_address(const value& address) {
     return std::string(name) + " <" + addr + ">";
 }
 
-std::optional<fetched_message> parse_fetch(const response& r) {
+std::optional<std::uint32_t> fetch_uid(const response& r) {
     if (!r.is_untagged() || r.name != "FETCH" || r.data.empty() || !r.data[0].is_list()) return std::nullopt;
-    const value& list = r.data[0];
-    fetched_message m;
-    const value* uid = fetch_item(list, "UID");
+    const value* uid = fetch_item(r.data[0], "UID");
     if (!uid || !uid->is_number() || uid->number == 0 || uid->number > std::numeric_limits<std::uint32_t>::max())
         return std::nullopt;
-    m.uid = static_cast<std::uint32_t>(uid->number);
+    return static_cast<std::uint32_t>(uid->number);
+}
+
+std::optional<fetched_message> parse_fetch(const response& r) {
+    const auto uid = fetch_uid(r);
+    if (!uid) return std::nullopt;
+    const value& list = r.data[0];
+    fetched_message m;
+    m.uid = *uid;
     if (const value* f = fetch_item(list, "FLAGS"); f && f->is_list())
         for (const auto& x : f->items) m.flags.emplace_back(x.str());
     if (const value* s = fetch_item(list, "RFC822.SIZE"); s && s->is_number()) m.size = s->number;
@@ -285,6 +329,24 @@ void merge_fetch(fetched_message& into, fetched_message&& more) {
     if (more.size) into.size = more.size;
     if (!more.header.empty()) into.header = std::move(more.header);
     if (!more.body.empty()) into.body = std::move(more.body);
+}
+
+std::string limit_failure(std::string_view command, limit_errc e, const client_options& o) {
+    std::string s(command);
+    s += ": ";
+    switch (e) {
+    case limit_errc::too_many_values:
+        s += "one response holds more than limits.max_values = " + std::to_string(o.limits.max_values) + " values";
+        break;
+    case limit_errc::too_many_search_results:
+        s += "more than max_search_results = " + std::to_string(o.max_search_results) + " UIDs";
+        break;
+    case limit_errc::too_many_unsolicited:
+        s += "more than max_unsolicited = " + std::to_string(o.max_unsolicited) +
+             " untagged responses the command did not ask for";
+        break;
+    }
+    return s;
 }
 
 std::string redact(std::string text, const std::vector<std::string>& secrets) {

@@ -4,6 +4,7 @@
 #include <netpool/imap/response.hpp>
 
 #include <netpool/error.hpp>
+#include <netpool/imap/error.hpp>
 
 #include <charconv>
 #include <cstring>
@@ -44,6 +45,21 @@ bool literal_marker(std::string_view line, std::size_t& n) noexcept {
     if (ec == std::errc::result_out_of_range) n = static_cast<std::size_t>(-1);
     else if (ec != std::errc{} || ptr != line.data() + digits_end) return false;
     return true;
+}
+
+/// True when `line`, the first line of a response, starts a response that is one line by
+/// the grammar: a continuation, a tagged status (OK, NO, BAD) or an untagged OK, NO, BAD,
+/// BYE or PREAUTH. Their resp-text is TEXT-CHARs: a "{n}" at its end is text, not a literal.
+bool one_line_response(std::string_view line) noexcept {
+    if (line.empty()) return false;
+    if (line[0] == '+') return true;
+    const auto sp = line.find(' ');
+    if (line.substr(0, sp) != "*") return true;  // tagged: a status response or nothing valid
+    if (sp == std::string_view::npos) return false;
+    const auto rest = line.substr(sp + 1);
+    const auto word = rest.substr(0, rest.find(' '));
+    return iequals(word, "OK") || iequals(word, "NO") || iequals(word, "BAD") || iequals(word, "BYE") ||
+           iequals(word, "PREAUTH");
 }
 
 /// Recursive descent over one complete response: `s` holds its lines and literals, and
@@ -164,6 +180,7 @@ private:
 
     std::error_code parse_value(value& v, std::size_t depth) {
         if (at_end()) return netpool::errc::protocol_error;
+        if (++values_ > lim_.max_values) return limit_errc::too_many_values;
         const char c = s_[p_];
         if (c == '(') {
             if (depth + 1 > lim_.max_depth) return netpool::errc::protocol_error;
@@ -274,6 +291,7 @@ private:
     const response_limits& lim_;
     std::size_t p_ = 0;
     std::size_t end_ = 0;
+    std::size_t values_ = 0;  // parsed so far, at every depth: bounded by max_values
 };
 
 }  // namespace
@@ -360,7 +378,7 @@ response_parser::status response_parser::end_of_line() {
     line.remove_suffix(1);  // '\n'
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::size_t n = 0;
-    if (literal_marker(line, n)) {
+    if (literal_marker(line, n) && !(line_start_ == 0 && one_line_response(line))) {
         // Checked before a byte of the literal is buffered, whatever size it announces.
         if (n > limits_.max_literal) return fail(netpool::errc::frame_too_large);
         if (n > limits_.max_response - buf_.size()) return fail(netpool::errc::frame_too_large);

@@ -13,6 +13,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,11 +41,19 @@ struct client_options {
     /// offers SASL-IR (RFC 4959); else the response goes after the server's continuation.
     bool use_sasl_ir = true;
     login_method method = login_method::automatic;
-    response_limits limits;                            ///< line, literal, nesting, response size
+    response_limits limits;                            ///< line, literal, nesting, response size, values
     std::chrono::milliseconds command_timeout{30000};  ///< any one command, all its responses included
+    /// UIDs one UID SEARCH may return, all its SEARCH/ESEARCH responses together (4 bytes
+    /// each): more is limit_errc::too_many_search_results, at once, not at the timeout.
+    std::size_t max_search_results = 1000000;
+    /// Untagged responses one command may receive beyond those it asked for (one FETCH per
+    /// UID of a UID FETCH, one SEARCH): flag updates of other messages, EXISTS, FETCH of UIDs
+    /// never asked for (dropped as they come, never kept)... More is
+    /// limit_errc::too_many_unsolicited: a server streaming without end is stopped at once.
+    std::size_t max_unsolicited = 10000;
 
     /// Throws netpool::config_error naming the field ("cred.user", "command_timeout",
-    /// "limits.max_line", ...). Never puts a secret in the message.
+    /// "limits.max_line", "max_unsolicited", ...). Never puts a secret in the message.
     void validate() const;
 };
 
@@ -94,7 +103,8 @@ struct session {
     bool ready = false;              ///< the handshake completed
     bool broken = false;             ///< BYE, I/O or parse error, timeout: discard the connection
     std::optional<mailbox_info> selected;  ///< the selected mailbox, if any
-    /// The last tagged NO or BAD (response::to_string(), redacted), for error details.
+    /// The last tagged NO or BAD (response::to_string(), redacted), or the limit that
+    /// stopped a command with its value (imap::limit_failure()), for error details.
     std::string last_failure;
     // Internal: bytes read but not yet parsed, and the tag counter.
     std::string in;
@@ -108,6 +118,8 @@ struct session {
 /// Errors: imap::errc values (the handshake ones are equivalent to
 /// netpool::condition::handshake_rejected), netpool::errc::protocol_error /
 /// frame_too_large for responses that break the grammar or response_limits,
+/// imap::limit_errc when a server sends more than max_values, max_search_results or
+/// max_unsolicited allow (session::last_failure names the limit and its value),
 /// connection_closed when the server goes away, operation_timeout when a command does not
 /// complete within command_timeout, and socket/TLS errors as they come. After any error
 /// other than command_failed, command_rejected and mailbox_not_found the session is
@@ -146,11 +158,14 @@ public:
     asio::awaitable<std::error_code> select(connection& c, std::string_view mailbox, bool read_only,
                                             mailbox_info* out) const;
     /// UID SEARCH `criteria` (sent as is, e.g. "ALL", "UNSEEN", "1:*"); fills `uids` in the
-    /// server's order. Understands SEARCH and ESEARCH (IMAP4rev2) answers.
+    /// server's order. Understands SEARCH and ESEARCH (IMAP4rev2) answers. At most
+    /// max_search_results UIDs (else limit_errc::too_many_search_results).
     asio::awaitable<std::error_code> uid_search(connection& c, std::string_view criteria,
                                                 std::vector<std::uint32_t>& uids) const;
     /// UID FETCH uids (FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[]); `out` gets one
     /// entry per UID the server returned, in the order of `uids` (expunged ones are missing).
+    /// FETCH responses for UIDs not in `uids` (or without UID) are parsed and dropped: what
+    /// is kept is bounded by the messages asked for.
     asio::awaitable<std::error_code> uid_fetch(connection& c, std::span<const std::uint32_t> uids,
                                                std::vector<fetched_message>& out) const;
 
@@ -173,7 +188,8 @@ private:
 
 /// Adds "imap" to `registry`. Parameters (all optional): user, password_env (the name of an
 /// environment variable holding the secret), allow_plaintext_login, sasl_ir
-/// ("true"/"false"), login ("automatic", "login", "plain"), command_timeout_ms, max_line, max_literal. Unknown parameters and bad
+/// ("true"/"false"), login ("automatic", "login", "plain"), command_timeout_ms, max_line,
+/// max_literal, max_values, max_search_results, max_unsolicited. Unknown parameters and bad
 /// values throw config_error naming the parameter.
 void register_imap_adapter(adapter_registry& registry);
 

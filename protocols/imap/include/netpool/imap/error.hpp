@@ -3,6 +3,7 @@
 // protocol_error, frame_too_large, operation_timeout).
 #pragma once
 
+#include <string>
 #include <system_error>
 
 namespace netpool::imap {
@@ -33,6 +34,47 @@ inline std::error_code make_error_code(errc e) noexcept { return {static_cast<in
 /// True for the values that are equivalent to netpool::condition::handshake_rejected.
 bool is_handshake_failure(errc e) noexcept;
 
+/// A bound on what a server can make the client hold or read was exceeded (category
+/// "netpool.imap.limit"). Each value names its option; the session is broken (the lease must
+/// be discarded) and session::last_failure says the command, the option and its value, e.g.
+/// "UID FETCH: more than 10000 untagged responses the command did not ask for
+/// (client_options::max_unsolicited = 10000)".
+enum class limit_errc {
+    too_many_values = 1,      ///< one response held more than response_limits::max_values values
+    too_many_search_results,  ///< one UID SEARCH returned more than client_options::max_search_results UIDs
+    too_many_unsolicited,     ///< one command got more than client_options::max_unsolicited responses it did not ask for
+};
+
+namespace detail {
+class limit_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "netpool.imap.limit"; }
+    std::string message(int v) const override {
+        switch (static_cast<limit_errc>(v)) {
+        case limit_errc::too_many_values:
+            return "IMAP response holds more values than response_limits::max_values allows";
+        case limit_errc::too_many_search_results:
+            return "IMAP UID SEARCH returned more UIDs than client_options::max_search_results allows";
+        case limit_errc::too_many_unsolicited:
+            return "IMAP server sent more responses the command did not ask for than client_options::max_unsolicited "
+                   "allows";
+        }
+        return "unknown netpool.imap.limit error " + std::to_string(v);
+    }
+};
+}  // namespace detail
+
+/// The category of limit_errc, named "netpool.imap.limit". Defined here (one instance per
+/// program: an inline function's static) so the response parser can report max_values
+/// without depending on the rest of the library.
+inline const std::error_category& limit_category() noexcept {
+    static const detail::limit_category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(limit_errc e) noexcept { return {static_cast<int>(e), limit_category()}; }
+
 }  // namespace netpool::imap
 
 template <> struct std::is_error_code_enum<netpool::imap::errc> : std::true_type {};
+template <> struct std::is_error_code_enum<netpool::imap::limit_errc> : std::true_type {};

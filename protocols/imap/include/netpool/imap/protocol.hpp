@@ -4,6 +4,7 @@
 #pragma once
 
 #include <netpool/imap/adapter.hpp>
+#include <netpool/imap/error.hpp>
 #include <netpool/imap/response.hpp>
 
 #include <cstdint>
@@ -47,14 +48,24 @@ capabilities parse_capabilities(std::string_view code_argument);
 bool apply_untagged(const response& r, mailbox_info& m);
 
 /// UIDs from an untagged SEARCH (numbers) or ESEARCH (ALL sequence-set) response; appends
-/// to `out`. Returns false if the response is neither or is malformed.
+/// to `out`. Returns false if the response is neither or is malformed (an ESEARCH set of
+/// more than 2^20 UIDs included).
 bool collect_search(const response& r, std::vector<std::uint32_t>& out);
+/// What collect_search with a bound made of one response.
+enum class search_status { ok, malformed, too_many };
+/// As above, but `out` never grows beyond `max_total` UIDs (all responses of a command
+/// together): too_many when this response would take it further (what fitted of a SEARCH
+/// response stays appended; an ESEARCH set is counted before it is expanded).
+search_status collect_search(const response& r, std::vector<std::uint32_t>& out, std::size_t max_total);
 /// Expands "1:3,7,9:8" (no '*') into UIDs, appending to `out`; false on a syntax error or
 /// more than `max_count` numbers.
 bool expand_sequence_set(std::string_view set, std::vector<std::uint32_t>& out, std::size_t max_count = 1u << 20);
 /// "1:3,7" from UIDs (any order; sorted and deduplicated first); "" for none.
 std::string format_uid_set(std::span<const std::uint32_t> uids);
 
+/// The UID of an untagged FETCH response (its UID item), or nullopt (not a FETCH, or no
+/// valid UID: an unsolicited flag update). Cheap: looks at the UID item only.
+std::optional<std::uint32_t> fetch_uid(const response& r);
 /// The message in an untagged FETCH response (UID, FLAGS, ENVELOPE, RFC822.SIZE,
 /// BODY[HEADER], BODY[]); nullopt if it is not a FETCH or carries no UID. Items that are
 /// missing stay empty.
@@ -66,6 +77,11 @@ const value* fetch_item(const value& list, std::string_view name);
 
 /// "Name <mailbox@host>" or "mailbox@host" from one ENVELOPE address (name adl mailbox host).
 std::string format_address(const value& address);
+
+/// What session::last_failure says when a limit stopped `command` ("UID FETCH",
+/// "greeting"...): the command, the option's name as validate() spells it and its value, e.g.
+/// "UID SEARCH: more than max_search_results = 1000000 UIDs".
+std::string limit_failure(std::string_view command, limit_errc e, const client_options& o);
 
 /// Replaces every occurrence of each non-empty secret in `text` with "[redacted]".
 std::string redact(std::string text, const std::vector<std::string>& secrets);

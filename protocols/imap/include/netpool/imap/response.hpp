@@ -20,6 +20,11 @@ struct response_limits {
     /// Bytes of one whole response (its lines and literals). A FETCH of one message with
     /// BODY[] and BODY[HEADER] is one response: keep this above 2 * max_literal.
     std::size_t max_response = 160 * 1024 * 1024;
+    /// Values (atoms, numbers, strings, NILs and lists, at every depth) in one response. A
+    /// parsed value costs about 72 bytes however short it is on the wire, so without this a
+    /// response within max_response ("a a a ..." over lines joined by {0} literals) could
+    /// take gigabytes. One line within max_line holds at most max_line / 2 values.
+    std::size_t max_values = 100000;
 };
 
 /// One parsed IMAP datum.
@@ -78,8 +83,11 @@ struct response {
 /// A literal's announced size is checked against max_literal (and the response against
 /// max_response) before a byte of it is buffered. Errors are final (drop the connection):
 /// netpool::errc::frame_too_large for a line, literal or response over the limits,
+/// limit_errc::too_many_values for a response with more than max_values values,
 /// netpool::errc::protocol_error for anything the grammar does not allow (lists nested
-/// deeper than max_depth included). A bare LF is accepted as a line end.
+/// deeper than max_depth included). A bare LF is accepted as a line end. A status response
+/// (tagged, or untagged OK/NO/BAD/BYE/PREAUTH) and a continuation are one line: a "{n}" at
+/// the end of their text is text, not a literal (RFC 3501/9051 resp-text).
 class response_parser {
 public:
     explicit response_parser(response_limits limits = {}) : limits_(limits) {}
