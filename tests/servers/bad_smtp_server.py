@@ -23,12 +23,18 @@ so a client that recovers can go on sending. Scenarios:
   rcpt_mixed           RCPT TO an address containing "reject" gets 550 5.1.1; others 250
   temp_fail_data       the final dot gets 451 4.3.0
   auth_fail            EHLO offers AUTH PLAIN LOGIN (no TLS); every AUTH gets 535 5.7.8
+  early_reply          DATA is answered with "354 ..." and, right behind it in the same
+                       socket write (before any content), a premature "250 2.0.0 ..."
+                       (with TLS: as a second record); the final dot
+                       then gets "554 5.6.0 ...": no message is ever accepted (counted in
+                       "early_replies" and "rejected"; "delivered" stays 0)
 
 --stats F  a JSON object rewritten (atomically) after every event: "connections",
            "commands" (each command verb in order: "<conn> <VERB>", plus " tls" once the
            session is TLS), and counters "auth", "mail", "rcpt", "data", "delivered"
            (messages accepted with 250 to the final dot), "delivered_rcpts" (the accepted
-           recipients of each delivered message)
+           recipients of each delivered message), "rejected" (final dots refused),
+           "early_replies" (replies sent before the content: early_reply)
 --log F    the same command lines appended as text, one per line
 
 Never writes what AUTH carried. Prints "READY <port>" once listening; exits 0 on SIGTERM.
@@ -45,7 +51,7 @@ import sys
 SCENARIOS = (
     "normal", "greeting_554", "ehlo_no_starttls", "starttls_injection",
     "reply_421_mid_session", "close_during_data", "garbage", "long_line", "silent",
-    "silent_greeting", "rcpt_mixed", "temp_fail_data", "auth_fail",
+    "silent_greeting", "rcpt_mixed", "temp_fail_data", "auth_fail", "early_reply",
 )
 TLS_SCENARIOS = ("starttls_injection",)
 
@@ -56,7 +62,8 @@ class Stats:
         self.log_path = log_path
         self.data = {
             "connections": 0, "auth": 0, "mail": 0, "rcpt": 0, "data": 0,
-            "delivered": 0, "delivered_rcpts": [], "commands": [],
+            "delivered": 0, "delivered_rcpts": [], "rejected": 0, "early_replies": 0,
+            "commands": [],
         }
         self.write()
 
@@ -229,7 +236,16 @@ class Session:
         if self.mail_from is None or not self.rcpts:
             await self.send("554 5.5.1 no valid recipients\r\n")
             return
-        await self.send("354 end with <CRLF>.<CRLF>\r\n")
+        if self.sc == "early_reply":
+            # The misbehaviour: a verdict before the content. Both replies leave in one
+            # socket write (with TLS: two records in it), so they reach the client together
+            # and the test does not depend on timing.
+            self.srv.stats.bump("early_replies")  # before the client can see it
+            self.writer.writelines([b"354 end with <CRLF>.<CRLF>\r\n",
+                                    b"250 2.0.0 premature: nothing was accepted\r\n"])
+            await self.writer.drain()
+        else:
+            await self.send("354 end with <CRLF>.<CRLF>\r\n")
         received = 0
         while True:
             line = await self.readline()
@@ -242,7 +258,12 @@ class Session:
         rcpts = self.rcpts
         self.reset_transaction()
         if self.sc == "temp_fail_data":
+            self.srv.stats.bump("rejected")
             await self.send("451 4.3.0 temporary failure, try again later\r\n")
+            return
+        if self.sc == "early_reply":
+            self.srv.stats.bump("rejected")
+            await self.send("554 5.6.0 content rejected\r\n")
             return
         self.srv.stats.data["delivered_rcpts"].append(rcpts)
         self.srv.stats.bump("delivered")

@@ -280,4 +280,46 @@ TEST_CASE("make_envelope and address_of") {
     CHECK(e.rcpt_to == std::vector<std::string>{"bob@x.org", "carol@x.org", "dave@x.org", "eve@x.org"});
 }
 
+// Issue 10, suspicion: lines over 998 octets. The builder never renders one: the body goes
+// quoted-printable (test above), a long Subject as encoded words, a long extra header folded.
+TEST_CASE("render: no line over 998 octets, whatever the subject, headers and body") {
+    message m;
+    m.from = "a@b.c";
+    m.to = {"r@b.c"};
+    m.subject = std::string(1500, 's');  // ASCII, no spaces: cannot be folded as it is
+    std::string words;
+    for (int i = 0; i < 300; ++i) words += "word" + std::to_string(i) + ' ';
+    m.headers = {{"X-Long", words}, {"X-Short", "kept as it is"}};
+    m.text = std::string(3000, 'b') + "\nshort\n";
+    const std::string raw = m.render();
+    std::string detail;
+    CHECK_MESSAGE(!check_line_lengths(raw, detail), detail);
+    CHECK(only_crlf_line_ends(raw));
+    const auto [h, body] = split(raw);
+    CHECK(decode_words(header_value(h, "Subject")) == m.subject);
+    // Unfolded (CRLF before white space removed), the header is the value again.
+    std::string x_long = header_value(h, "X-Long");
+    for (auto p = x_long.find("\r\n"); p != std::string::npos; p = x_long.find("\r\n")) x_long.erase(p, 2);
+    CHECK(x_long == words);
+    CHECK(h.find("\r\nX-Short: kept as it is\r\n") != std::string::npos);
+    // A subject that fits stays readable.
+    m.subject = "plain subject";
+    m.headers.clear();
+    CHECK(header_value(split(m.render()).first, "Subject") == "plain subject");
+}
+
+TEST_CASE("render: an extra header with a word too long to fold is refused, naming the header") {
+    message m;
+    m.from = "a@b.c";
+    m.headers = {{"X-Blob", std::string(1200, 'z')}};
+    std::string what;
+    try {
+        (void)m.render();
+    } catch (const std::invalid_argument& e) {
+        what = e.what();
+    }
+    CHECK(what.find("X-Blob") != std::string::npos);
+    CHECK(what.find("998") != std::string::npos);
+}
+
 }  // TEST_SUITE

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -46,7 +47,7 @@ TEST_SUITE("smtp_protocol") {
 
 TEST_CASE("error category: names, messages, handshake_rejected equivalence") {
     CHECK(std::string(smtp_category().name()) == "netpool.smtp");
-    for (int v = static_cast<int>(errc::greeting_rejected); v <= static_cast<int>(errc::unexpected_reply); ++v) {
+    for (int v = static_cast<int>(errc::greeting_rejected); v <= static_cast<int>(errc::line_too_long); ++v) {
         CAPTURE(v);
         CHECK(smtp_category().message(v).find("unknown") == std::string::npos);
     }
@@ -61,7 +62,8 @@ TEST_CASE("error category: names, messages, handshake_rejected equivalence") {
         CHECK(netpool::endpoint_down_for(ec) == netpool::errc::endpoint_down_handshake);
     }
     for (auto e : {errc::service_closing, errc::transient_failure, errc::permanent_failure, errc::message_too_large,
-                   errc::no_recipients, errc::invalid_address, errc::unexpected_reply}) {
+                   errc::no_recipients, errc::invalid_address, errc::unexpected_reply,
+                   errc::reply_before_end_of_data, errc::line_too_long}) {
         const std::error_code ec = e;
         CAPTURE(ec.message());
         CHECK(ec != condition::handshake_rejected);
@@ -334,6 +336,80 @@ TEST_CASE("client_options::validate names the field") {
     o = {};
     o.helo_name = "a\r\nMAIL FROM:<x>";
     CHECK(thrown_text([&] { o.validate(); }).rfind("helo_name", 0) == 0);
+}
+
+// Issue 10, suspicion: an AUTH PLAIN user name (or password) with a NUL was accepted. The
+// PLAIN message is "authzid NUL authcid NUL passwd" (RFC 4616): a NUL in the user name moves
+// the boundaries, so "admin\0x" would log in as someone else's authorisation identity.
+TEST_CASE("client_options::validate refuses a NUL in the user name or the secret, naming the field") {
+    const std::string nul_user("alice\0admin", 11);
+    // What such a user name would do to the PLAIN message: four fields instead of three.
+    const auto decoded = base64_decode(auth_plain_response(nul_user, "pw"));
+    REQUIRE(decoded);
+    CHECK(std::count(decoded->begin(), decoded->end(), '\0') == 3);
+
+    const auto field_of = [](const client_options& o) {
+        try {
+            o.validate();
+        } catch (const netpool::config_error& e) {
+            return e.field();
+        }
+        return std::string("<no throw>");
+    };
+    client_options o;
+    o.cred = {nul_user, "pw"};
+    CHECK(field_of(o) == "cred.user");
+    CHECK(thrown_text([&] { o.validate(); }).find("NUL") != std::string::npos);
+    CHECK(thrown_text([&] { adapter a(o); }).find("cred.user") != std::string::npos);  // the constructor validates
+
+    const std::string nul_secret("S3cret\0-tail-xyzzy", 18);
+    o.cred = {"alice", nul_secret};
+    CHECK(field_of(o) == "cred.secret");
+    const std::string text = thrown_text([&] { o.validate(); });
+    CHECK(text.find("NUL") != std::string::npos);
+    CHECK(text.find("S3cret") == std::string::npos);  // the value is never in the message
+    CHECK(text.find("xyzzy") == std::string::npos);
+    o.mechanisms = {"LOGIN"};  // refused whatever the mechanism: no SASL field may hold a NUL
+    CHECK(field_of(o) == "cred.secret");
+
+    // XOAUTH2 separates its fields with ^A.
+    o = {};
+    o.cred.user = "alice\x01" "auth=Bearer forged";
+    o.oauth_token = [](bool) { return std::string("t"); };
+    CHECK(field_of(o) == "cred.user");
+    o.cred.user = "alice@example.org";
+    CHECK(field_of(o) == "<no throw>");
+    o = {};
+    o.cred = {"alice@example.org", "ordinary secret with spaces"};
+    CHECK(field_of(o) == "<no throw>");
+}
+
+// Issue 10, suspicion: body lines over 998 octets. smtp::message encodes them (see
+// test_smtp_message.cpp); a raw message with such a line is refused before anything is sent.
+TEST_CASE("check_line_lengths: 998 octets pass, 999 are refused with the line and its length") {
+    std::string detail;
+    CHECK_FALSE(check_line_lengths("", detail));
+    CHECK_FALSE(check_line_lengths(std::string(998, 'x'), detail));
+    CHECK_FALSE(check_line_lengths("a\r\n" + std::string(998, 'x') + "\r\nb\r\n", detail));
+    CHECK(detail.empty());
+    // The line end does not count, whatever it is; encode_data turns each into CRLF.
+    CHECK_FALSE(check_line_lengths(std::string(998, 'x') + "\n" + std::string(998, 'y') + "\r" +
+                                       std::string(998, 'z'), detail));
+
+    CHECK(check_line_lengths(std::string(999, 'x'), detail) == errc::line_too_long);
+    CHECK(detail.find("line 1 ") != std::string::npos);
+    CHECK(detail.find("999 octets") != std::string::npos);
+    CHECK(detail.find("998") != std::string::npos);
+
+    detail.clear();
+    const std::string raw = "Subject: s\r\n\r\nshort\nalso short\r" + std::string(5000, 'q') + "\r\nend\r\n";
+    CHECK(check_line_lengths(raw, detail) == errc::line_too_long);
+    CHECK(detail.find("line 5 ") != std::string::npos);  // CRLF, CRLF, LF, CR: the fifth line
+    CHECK(detail.find("byte offset " + std::to_string(raw.find('q'))) != std::string::npos);
+    CHECK(detail.find("5000 octets") != std::string::npos);
+    // A dot that transparency doubles is not counted (RFC 5321 4.5.3.1.6): 998 with a leading dot pass.
+    detail.clear();
+    CHECK_FALSE(check_line_lengths("." + std::string(997, 'x') + "\r\n", detail));
 }
 
 TEST_CASE("register_smtp_adapter: parameters, unknown ones refused, no secrets in params") {

@@ -14,6 +14,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #if NETPOOL_HAS_TLS
 #include <asio/ssl/error.hpp>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #endif
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -21,6 +23,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -45,7 +48,8 @@ using std::chrono::milliseconds;
 struct session {
     std::string in;  // bytes read but not yet parsed
     capabilities caps;
-    bool ready = false;  // the handshake completed
+    bool ready = false;    // the handshake completed
+    bool in_data = false;  // after a 354, before the final dot: the server reads content
 };
 
 session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
@@ -57,6 +61,24 @@ std::error_code map_io_error(const std::error_code& ec) {
     if (ec == asio::ssl::error::stream_truncated) return netpool::errc::connection_closed;
 #endif
     return ec;
+}
+
+/// True when the server has sent anything we have not read as a reply: bytes in the session
+/// buffer, in the socket, or (TLS) inside the TLS layer, decrypted or not. Asio's TLS
+/// stream reads whole segments into a BIO pair and OpenSSL returns one record per read, so
+/// a second record that came in the same segment waits in that BIO, not in the socket.
+bool bytes_waiting(connection& c, const session& s) {
+    if (!s.in.empty()) return true;
+    std::error_code ec;
+    if (c.io().socket().available(ec) > 0 || ec) return true;
+#if NETPOOL_HAS_TLS
+    if (c.io().is_tls()) {
+        SSL* ssl = c.io().tls().native_handle();
+        if (SSL_has_pending(ssl) == 1) return true;
+        if (BIO* in = SSL_get_rbio(ssl); in != nullptr && BIO_ctrl_pending(in) > 0) return true;
+    }
+#endif
+    return false;
 }
 
 /// Reads one complete reply: first from what is buffered, then from the socket. Whatever
@@ -297,7 +319,9 @@ asio::awaitable<std::error_code> simple_command(connection& c, const client_opti
 
 asio::awaitable<void> quit(connection& c, const client_options& o) {
     session* s = find_session(c);
-    if (!s || !c.io().is_open()) co_return;
+    // Between a 354 and the final dot the server reads content: QUIT would be a line of the
+    // message, and no reply would come.
+    if (!s || !c.io().is_open() || s->in_data) co_return;
     reply r;
     (void)co_await exchange(c, *s, "QUIT\r\n", o, o.command_timeout, r, false);
 }
@@ -307,6 +331,26 @@ session& ready_session(connection& c) {
     if (!s || !s->ready)
         throw std::logic_error("netpool::smtp::adapter::send: the connection was not opened by an SMTP adapter");
     return *s;
+}
+
+/// Fails the transaction because the server sent something between its 354 and the final dot
+/// (the dot not yet written): no reply is due then (RFC 5321 4.1.1.4, 3.3), so it can be no
+/// verdict on the message, and the next reply would be read out of step. The dot is never
+/// sent; what came is read (within command_timeout) only to show it in the result; the
+/// session stays "in data", so close() sends no QUIT into the content.
+asio::awaitable<void> fail_reply_before_end_of_data(connection& c, session& s, const client_options& o,
+                                                    send_result& r) {
+    r.sent = false;
+    r.ec = errc::reply_before_end_of_data;
+    r.stage = "end of data";
+    r.discard = true;
+    r.detail = "the server replied before the end of the message data; the final dot was not sent";
+    reply early;
+    if (!co_await read_reply(c, s, o, o.command_timeout, early)) {
+        r.detail += " (it sent: " + early.to_string() + ")";
+        r.last_reply = std::move(early);
+    }
+    s.in.clear();
 }
 
 std::string_view stage_of_read(std::size_t index, std::size_t rcpts) {
@@ -324,6 +368,15 @@ void client_options::validate() const {
         throw config_error("helo_name", "must be a non-empty domain or address literal without spaces or line breaks");
     if (cred.user.find_first_of("\r\n") != std::string::npos)
         throw config_error("cred.user", "must not contain CR or LF");
+    // AUTH PLAIN sends "authzid NUL authcid NUL passwd" (RFC 4616): a NUL inside either would
+    // move the boundaries and change who logs in as whom. NUL is not allowed in them.
+    if (cred.user.find('\0') != std::string::npos)
+        throw config_error("cred.user", "must not contain a NUL byte (it would change the meaning of AUTH PLAIN)");
+    if (cred.secret.find('\0') != std::string::npos)  // the message names the field, never the value
+        throw config_error("cred.secret", "must not contain a NUL byte (it would change the meaning of AUTH PLAIN)");
+    // XOAUTH2 separates its fields with ^A: the same for the user name there.
+    if (oauth_token && cred.user.find('\x01') != std::string::npos)
+        throw config_error("cred.user", "must not contain a ^A (0x01) byte with XOAUTH2 (it separates the fields)");
     for (const auto& m : mechanisms)
         if (m != "PLAIN" && m != "LOGIN" && m != "XOAUTH2")
             throw config_error("mechanisms", "unknown mechanism '" + m + "' (known: PLAIN, LOGIN, XOAUTH2)");
@@ -419,6 +472,12 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     const client_options& o = options_;
     send_result r;
 
+    // A line over 998 octets is refused, not rewritten (see check_line_lengths): nothing sent.
+    if (auto ec = check_line_lengths(content, r.detail)) {
+        r.ec = ec;
+        r.stage = "content";
+        co_return r;
+    }
     std::string data;
     encode_data(content, data);  // ends with ".\r\n"
     mail_parameters params;
@@ -472,7 +531,8 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
         }
         if (next == envelope_next::proceed) {
             reply x;
-            if (auto ec = co_await exchange(c, s, "DATA\r\n", o, o.command_timeout, x))
+            // Not `alone`: bytes behind a 354 are judged below, as a reply before the content.
+            if (auto ec = co_await exchange(c, s, "DATA\r\n", o, o.command_timeout, x, false))
                 co_return io_failure(ec, "DATA");
             data_reply = std::move(x);
             next = judge_envelope(env, mail, rcpts, &*data_reply, r);
@@ -487,12 +547,20 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
         co_return r;
     case envelope_next::send_dot_only: {
         // The server is reading content for a transaction without recipients: end it with
-        // nothing, and report the envelope's failure.
+        // nothing, and report the envelope's failure. Unless it already sent more: then the
+        // reply to the dot could not be told from it.
+        s.in_data = true;
+        if (bytes_waiting(c, s)) {
+            r.discard = true;
+            r.detail = "the server sent data after its 354, before the final dot";
+            co_return r;
+        }
         reply end;
         if (auto ec = co_await exchange(c, s, ".\r\n", o, o.data_timeout, end)) {
             r.discard = true;
             co_return r;
         }
+        s.in_data = false;
         if (end.code == 421) r.discard = true;
         else c.request_reset();
         co_return r;
@@ -500,9 +568,35 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     case envelope_next::proceed: break;
     }
 
+    // After the 354: the content, a check that the server said nothing meanwhile, the final
+    // dot, and the reply to it, all within data_timeout. The verdict on the message is only
+    // a reply read after the dot was written: anything that came before it is a protocol
+    // violation (a false "sent" if it were taken for the verdict, and every later reply out
+    // of step). What comes after the check but before the dot leaves cannot be told apart:
+    // the check runs as late as it can.
+    s.in_data = true;
+    if (bytes_waiting(c, s)) {
+        co_await fail_reply_before_end_of_data(c, s, o, r);
+        co_return r;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const auto left = [&] {  // no time_point + data_timeout: a huge timeout must not overflow
+        const auto spent = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+        return spent >= o.data_timeout ? milliseconds(1) : o.data_timeout - spent;
+    };
+    const std::string_view content_lines = std::string_view(data).substr(0, data.size() - 3);
+    if (!content_lines.empty()) {
+        if (auto ec = co_await write_all(c, content_lines, left())) co_return io_failure(ec, "end of data");
+    }
+    if (bytes_waiting(c, s)) {
+        co_await fail_reply_before_end_of_data(c, s, o, r);
+        co_return r;
+    }
     reply final_reply;
-    if (auto ec = co_await exchange(c, s, data, o, o.data_timeout, final_reply, false))
-        co_return io_failure(ec, "end of data");
+    const auto ec = co_await exchange(c, s, std::string_view(data).substr(data.size() - 3), o, left(), final_reply,
+                                      false);
+    if (ec) co_return io_failure(ec, "end of data");  // (still in_data: no QUIT into a broken session)
+    s.in_data = false;
     judge_end_of_data(final_reply, r);
     if (!s.in.empty()) {
         r.discard = true;  // unasked bytes after the last reply

@@ -31,6 +31,10 @@ public:
         case errc::no_recipients: return "SMTP envelope has no recipient";
         case errc::invalid_address: return "SMTP address is invalid or needs SMTPUTF8 the server lacks";
         case errc::unexpected_reply: return "SMTP reply code not allowed for the command";
+        case errc::reply_before_end_of_data:
+            return "SMTP server replied before the end of the message data (protocol violation): not sent";
+        case errc::line_too_long:
+            return "SMTP message has a line longer than 998 octets (RFC 5322): encode it before sending";
         }
         return "unknown netpool.smtp error " + std::to_string(v);
     }

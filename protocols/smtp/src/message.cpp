@@ -128,6 +128,9 @@ std::vector<std::string_view> split_lines(std::string_view text) {
     return lines;
 }
 
+/// RFC 2047 encoded words for any text (defined below, beside encode_header_word).
+std::string encode_words(std::string_view text);
+
 /// RFC 2045 6.7 for one line: output lines at most 76 characters, soft breaks "=".
 void quoted_printable_line(std::string_view line, std::string& out) {
     static constexpr char hex[] = "0123456789ABCDEF";
@@ -168,6 +171,12 @@ std::string address_of(std::string_view mailbox) {
 
 std::string encode_header_word(std::string_view text) {
     if (printable_ascii(text) && text.find("=?") == std::string_view::npos) return std::string(text);
+    return encode_words(text);
+}
+
+namespace {
+
+std::string encode_words(std::string_view text) {
     std::string out;
     while (!text.empty()) {
         std::size_t n = std::min(text.size(), max_word_payload);
@@ -187,6 +196,47 @@ std::string encode_header_word(std::string_view text) {
     }
     return out;
 }
+
+/// "Name: value\r\n" with the value folded (CRLF before a space or tab, RFC 5322 2.2.3) when
+/// the line would pass 998 octets; lines aim at 78. Throws std::invalid_argument naming the
+/// header when a run without white space is too long to fold.
+void folded_header(std::string& out, std::string_view name, std::string_view value) {
+    if (name.size() + 2 + value.size() <= max_line_bytes) {
+        out.append(name).append(": ").append(value).append("\r\n");
+        return;
+    }
+    out.append(name).append(":");
+    std::size_t line = name.size() + 1;
+    std::string_view rest = value;
+    bool first = true;
+    while (!rest.empty()) {
+        // The next piece: leading white space (where a fold may go) and the word after it.
+        std::size_t ws = 0;
+        while (ws < rest.size() && (rest[ws] == ' ' || rest[ws] == '\t')) ++ws;
+        std::size_t end = ws;
+        while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t') ++end;
+        std::string_view piece = rest.substr(0, end);
+        if (first) {
+            out += ' ';  // the space after "Name:"
+            ++line;
+            piece = piece.substr(ws);  // the value's own leading blanks are not kept
+        } else if (line + piece.size() > 78 && ws > 0 && end > ws) {  // never a blank-only line
+            out += "\r\n";
+            line = 0;
+        }
+        if (line + piece.size() > max_line_bytes)
+            throw std::invalid_argument("message header '" + std::string(name) + "': a word of " +
+                                        std::to_string(end - ws) + " octets cannot be folded into a line of at most " +
+                                        std::to_string(max_line_bytes) + " (RFC 5322 2.1.1)");
+        out += piece;
+        line += piece.size();
+        rest.remove_prefix(end);
+        first = false;
+    }
+    out += "\r\n";
+}
+
+}  // namespace
 
 std::string message::render(std::string_view id_domain) const {
     check_value("From", from);
@@ -220,13 +270,15 @@ std::string message::render(std::string_view id_domain) const {
     out += "From: " + mailbox_header(from) + "\r\n";
     address_header(out, "To", to);
     address_header(out, "Cc", cc);
-    out += "Subject: " + encode_header_word(subject) + "\r\n";
+    // A Subject whose line would pass 998 octets goes as encoded words, which fold.
+    const bool long_subject = subject.size() + 9 > max_line_bytes;
+    out += "Subject: " + (long_subject ? encode_words(subject) : encode_header_word(subject)) + "\r\n";
     out += "MIME-Version: 1.0\r\n";
     out += "Content-Type: text/plain; charset=utf-8\r\n";
     out += "Content-Transfer-Encoding: ";
     out += cte;
     out += "\r\n";
-    for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
+    for (const auto& [name, value] : headers) folded_header(out, name, value);
     out += "\r\n";
     for (auto l : lines) {
         if (longest > max_line_bytes) {

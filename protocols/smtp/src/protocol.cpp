@@ -149,6 +149,25 @@ std::error_code plan_transaction(const envelope& env, const capabilities& caps, 
     return {};
 }
 
+std::error_code check_line_lengths(std::string_view content, std::string& detail) {
+    std::size_t line = 1, start = 0;
+    for (std::size_t i = 0; i <= content.size(); ++i) {
+        const bool end = i == content.size() || content[i] == '\r' || content[i] == '\n';
+        if (!end) continue;
+        if (i - start > max_content_line) {
+            detail = "line " + std::to_string(line) + " (byte offset " + std::to_string(start) + ") has " +
+                     std::to_string(i - start) + " octets; at most " + std::to_string(max_content_line) +
+                     " are allowed (RFC 5322 2.1.1): encode the part (quoted-printable or base64) or build the "
+                     "message with smtp::message, which does; nothing was sent";
+            return errc::line_too_long;
+        }
+        if (i < content.size() && content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n') ++i;
+        start = i + 1;
+        ++line;
+    }
+    return {};
+}
+
 std::string mail_from_command(std::string_view address, const mail_parameters& p) {
     std::string cmd = "MAIL FROM:<";
     cmd += address;

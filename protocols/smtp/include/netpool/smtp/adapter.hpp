@@ -42,7 +42,9 @@ struct client_options {
     std::chrono::milliseconds data_timeout{120000};    ///< sending the content and the reply to the final dot
 
     /// Throws netpool::config_error naming the field ("helo_name", "mechanisms",
-    /// "command_timeout", "cred.user", ...). Never puts a secret in the message.
+    /// "command_timeout", "cred.user", ...). Never puts a secret in the message. A NUL byte
+    /// in cred.user or cred.secret is refused (it would change the AUTH PLAIN message), and
+    /// ^A in cred.user with XOAUTH2.
     void validate() const;
 };
 
@@ -59,8 +61,8 @@ struct recipient_result {
 struct send_result {
     bool sent = false;
     std::error_code ec;             ///< empty when sent (even if some recipients were refused)
-    /// Where it ended: "checkout", "envelope" (checked before sending), "SIZE", "MAIL FROM",
-    /// "RCPT TO", "DATA", "end of data", or "" when sent.
+    /// Where it ended: "checkout", "envelope" or "content" (checked before sending), "SIZE",
+    /// "MAIL FROM", "RCPT TO", "DATA", "end of data", or "" when sent.
     std::string stage;
     std::optional<reply> last_reply;  ///< the reply that decided the outcome, if any
     std::vector<recipient_result> recipients;
@@ -117,7 +119,11 @@ public:
     /// One transaction on a leased, handshaken connection: MAIL FROM, RCPT TO (each), DATA,
     /// the content (dot-stuffed, CRLF-normalised by encode_data), the final dot. Pipelined
     /// (RFC 2920) when the server offers it and options().use_pipelining. Addresses, the
-    /// recipient count and SIZE are checked before anything is sent. On 421 or any I/O or
+    /// recipient count, SIZE and the line length (errc::line_too_long, stage "content": no
+    /// line over 998 octets) are checked before anything is sent. The verdict is the reply
+    /// read after the final dot was written; anything the server sends between its 354 and
+    /// the dot fails the send with errc::reply_before_end_of_data (the dot is not sent, the
+    /// result says discard_connection()). On 421 or any I/O or
     /// parse error the result says discard_connection(); after any other failure the
     /// connection asks for reset() (RSET) before reuse. Never throws for anything the
     /// server does; throws std::logic_error if `c` was not handshaken by an smtp adapter.

@@ -24,6 +24,13 @@ enum class errc {
     no_recipients,           ///< the envelope has no recipient
     invalid_address,         ///< an address has CR, LF, '<', '>', a control character, or is empty
     unexpected_reply,        ///< a reply code the command does not allow (e.g. 354 to MAIL)
+    /// The server sent a reply (or any bytes) after its 354 and before the final dot was
+    /// written: a protocol violation. The message was not sent (the dot never went out) and
+    /// the connection is discarded.
+    reply_before_end_of_data,
+    /// A line of the content is longer than 998 octets without its CRLF (RFC 5322 2.1.1,
+    /// RFC 5321 4.5.3.1.6). Checked before anything is sent (stage "content").
+    line_too_long,
 };
 
 /// The category, named "netpool.smtp". Its default_error_condition() maps the handshake

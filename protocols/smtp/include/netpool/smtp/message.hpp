@@ -28,9 +28,12 @@ struct message {
     /// 1.0, Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding (7bit for ASCII,
     /// 8bit for other UTF-8, quoted-printable when a line exceeds 998 bytes), the extra
     /// headers, a blank line, the body. Display names that are not ASCII are RFC 2047 encoded.
+    /// No line is longer than 998 octets (RFC 5322 2.1.1): a Subject that would be goes as
+    /// encoded words (which fold), an extra header that would be is folded at white space.
     /// Errors: throws std::invalid_argument naming the header when a header name or value
     /// would let text inject headers (CR or LF in a value; a name that is empty or has
-    /// characters other than printable ASCII without ':'). Thread safety: const, reentrant.
+    /// characters other than printable ASCII without ':'), or when an extra header has a
+    /// word too long to fold under 998 octets. Thread safety: const, reentrant.
     std::string render(std::string_view id_domain = "localhost") const;
 
     /// mail_from from `from`'s address, rcpt_to from to + cc + bcc (addr-specs, in order).

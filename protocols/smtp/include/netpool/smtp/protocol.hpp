@@ -48,6 +48,18 @@ struct mail_parameters {
 std::error_code plan_transaction(const envelope& env, const capabilities& caps, std::size_t message_size,
                                  bool content_8bit, mail_parameters& out, std::string& stage);
 
+/// The longest line RFC 5322 2.1.1 allows, without its CRLF (RFC 5321 4.5.3.1.6: 1000 with
+/// CRLF, not counting a dot added for transparency).
+inline constexpr std::size_t max_content_line = 998;
+
+/// Checks that no line of `content` (lines end at CRLF, bare LF or bare CR, as encode_data
+/// treats them) is longer than max_content_line octets. Returns errc::line_too_long and sets
+/// `detail` to "line N (byte offset O) has L octets; at most 998 are allowed (RFC 5322 2.1.1)
+/// ..." for the first such line; an empty code and `detail` untouched otherwise. The content
+/// is not rewritten: a raw message is the caller's bytes (MIME structure, DKIM signature),
+/// and encoding a long line means changing its part's Content-Transfer-Encoding.
+std::error_code check_line_lengths(std::string_view content, std::string& detail);
+
 /// "MAIL FROM:<addr> SIZE=n BODY=8BITMIME SMTPUTF8\r\n" (only the parameters that apply).
 std::string mail_from_command(std::string_view address, const mail_parameters& p);
 /// "RCPT TO:<addr>\r\n".
