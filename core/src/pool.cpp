@@ -119,7 +119,15 @@ pool_impl::pool_impl(asio::any_io_executor ex, endpoint ep, any_adapter adapter,
     }
 }
 
-pool_impl::~pool_impl() = default;
+pool_impl::~pool_impl() {
+    if (permits_) permits_->detach(this);
+}
+
+waiter_base::~waiter_base() {
+    // A connection handed over to a completion that never ran (its handler was destroyed
+    // with its io_context): a lease made and dropped here checks it back in.
+    if (result_node && impl) netpool::lease dropped = impl->make_lease(*result_node);
+}
 
 void pool_impl::start() {
     std::lock_guard lk(mu_);
@@ -182,7 +190,7 @@ void pool_impl::add_drain(std::unique_ptr<drain_base> d, std::chrono::millisecon
     if (drained_) return d->post_completion(drained_ec_);
     drains_.push_back(std::move(d));
     const auto t = now();
-    state_.drain(t, t + deadline);
+    state_.drain(t, later(t, deadline));  // a huge deadline means "wait for every lease"
 }
 
 void pool_impl::close_now() {
@@ -193,21 +201,33 @@ void pool_impl::close_now() {
 
 void pool_impl::enqueue(std::unique_ptr<waiter_base> w, std::chrono::milliseconds timeout) {
     std::lock_guard lk(mu_);
-    const auto t = now();
-    const auto o = state_.checkout(&w->rec, t, t + timeout);
-    if (o.queued) {
-        if (w->ref) w->ref->w = w.get();
-        w.release();  // owned by the queue until completed
+    if (w->ref && w->ref->cancelled) {
+        // Cancelled between the slot's assignment and here (from another thread).
+        w->result_ec = errc::cancelled;
+        w.release()->post_completion();
         return;
     }
-    w->result_node = o.node;
-    w->result_ec = o.ec;
-    w.release()->post_completion();
+    // From here the waiter belongs to the queue, or to its posted completion: checkout()
+    // may complete it before returning (a connection handed over at once), and complete()
+    // clears ref->w, so ref->w is set before, never after.
+    waiter_base* raw = w.release();
+    if (raw->ref) raw->ref->w = raw;
+    const auto t = now();
+    const auto o = state_.checkout(&raw->rec, t, later(t, timeout));  // a huge timeout: no deadline
+    if (o.queued) return;
+    if (raw->ref) raw->ref->w = nullptr;
+    raw->result_node = o.node;
+    raw->result_ec = o.ec;
+    raw->post_completion();
 }
 
 void pool_impl::cancel_waiter(waiter_ref& ref) {
     std::lock_guard lk(mu_);
-    if (!ref.w || !state_.cancel(ref.w->rec, now())) return;
+    if (!ref.w) {
+        ref.cancelled = true;  // not queued yet (or already completed: then it changes nothing)
+        return;
+    }
+    if (!state_.cancel(ref.w->rec, now())) return;
     waiter_base* w = std::exchange(ref.w, nullptr);
     w->result_ec = errc::cancelled;
     w->post_completion();
@@ -384,8 +404,7 @@ asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::m
 lease pool::try_checkout(std::error_code& ec) { return impl_->try_now(ec, true); }
 
 lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code& ec) {
-    const auto ex = impl_->executor();  // target() points into it: keep it alive
-    if (auto* ioc = ex.target<asio::io_context::executor_type>(); ioc && ioc->running_in_this_thread())
+    if (running_in_this_thread(impl_->executor()))
         throw std::logic_error("netpool::pool::checkout_blocking called from a thread running the pool's io_context: "
                                "it would wait for itself; use async_checkout there");
     if (lease l = impl_->try_now(ec, false)) return l;

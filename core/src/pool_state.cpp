@@ -17,7 +17,6 @@ const char* to_string(node_status s) noexcept {
     switch (s) {
     case node_status::starting: return "starting";
     case node_status::connecting: return "connecting";
-    case node_status::backoff: return "backoff";
     case node_status::parked: return "parked";
     case node_status::idle: return "idle";
     case node_status::leased: return "leased";
@@ -43,40 +42,76 @@ const char* to_string(action_kind a) noexcept {
 pool_state::pool_state(pool_options opts, std::string name, io_sink& sink, std::uint64_t seed)
     : opts_(std::move(opts)), name_(std::move(name)), sink_(sink), rng_(seed ? seed : 1) {
     opts_.validate();
+    // Durations saturate: anything beyond a century means "never" and is held at a century,
+    // so every sum of a time point and an option stays in the clock's range.
+    for (duration* d : {&opts_.overflow_ttl, &opts_.checkout_timeout, &opts_.connect_timeout, &opts_.handshake_timeout,
+                        &opts_.close_timeout, &opts_.reset_timeout, &opts_.health_check_timeout,
+                        &opts_.health_check_after_idle, &opts_.keepalive_interval, &opts_.idle_timeout,
+                        &opts_.max_lifetime, &opts_.lease_deadline, &opts_.backoff_initial, &opts_.backoff_max,
+                        &opts_.restart_period, &opts_.down_cooldown})
+        *d = saturate(*d);
     idle_timers_ = opts_.max_lifetime.count() > 0 || opts_.overflow_ttl.count() > 0 || opts_.idle_timeout.count() > 0 ||
                    opts_.keepalive_interval.count() > 0;
 }
 
-pool_state::~pool_state() = default;
+pool_state::~pool_state() {
+    // Nodes still here were never freed (their workers were destroyed with an io_context
+    // that stopped first): their permits go back all the same.
+    if (permits_)
+        for (auto& n : nodes_)
+            if (n->has_permit) permits_->release(permit_requester_);
+}
 
 // ---------------------------------------------------------------------------------------
-// Bookkeeping: the only place a node's status changes, keeping counts and idle list in step.
+// Bookkeeping: the only place a node's status changes, keeping counts and lists in step.
 
 void pool_state::set_status(node_rec& n, node_status s) {
-    if (n.status == node_status::idle) idle_remove(n);
+    if (node_list* l = list_of(n.status)) list_remove(*l, n);
     --counts_[idx(n.status)];
     ++counts_[idx(s)];
     n.status = s;
-    if (s == node_status::idle) idle_push(n);
+    if (s == node_status::idle) list_push_front(idle_, n);
+    else if (s == node_status::parked) list_push_back(parked_, n);
 }
 
-void pool_state::idle_push(node_rec& n) {
-    // Always at the head: LIFO takes the head (hottest), FIFO the tail (coldest).
+pool_state::node_list* pool_state::list_of(node_status s) noexcept {
+    if (s == node_status::idle) return &idle_;
+    if (s == node_status::parked) return &parked_;
+    return nullptr;
+}
+
+void pool_state::list_push_front(node_list& l, node_rec& n) {
     n.prev = nullptr;
-    n.next = idle_head_;
-    if (idle_head_) idle_head_->prev = &n;
-    idle_head_ = &n;
-    if (!idle_tail_) idle_tail_ = &n;
+    n.next = l.head;
+    if (l.head) l.head->prev = &n;
+    l.head = &n;
+    if (!l.tail) l.tail = &n;
 }
 
-void pool_state::idle_remove(node_rec& n) {
-    if (n.prev) n.prev->next = n.next; else idle_head_ = n.next;
-    if (n.next) n.next->prev = n.prev; else idle_tail_ = n.prev;
+void pool_state::list_push_back(node_list& l, node_rec& n) {
+    n.next = nullptr;
+    n.prev = l.tail;
+    if (l.tail) l.tail->next = &n;
+    l.tail = &n;
+    if (!l.head) l.head = &n;
+}
+
+void pool_state::list_remove(node_list& l, node_rec& n) {
+    if (n.prev) n.prev->next = n.next; else l.head = n.next;
+    if (n.next) n.next->prev = n.prev; else l.tail = n.prev;
     n.prev = n.next = nullptr;
 }
 
 node_rec* pool_state::idle_peek() const noexcept {
-    return opts_.order == idle_order::lifo ? idle_head_ : idle_tail_;
+    return opts_.order == idle_order::lifo ? idle_.head : idle_.tail;
+}
+
+node_rec* pool_state::idle_after(const node_rec& n) const noexcept {
+    return opts_.order == idle_order::lifo ? n.next : n.prev;
+}
+
+bool pool_state::due_for_check(const node_rec& n, time_point now) const noexcept {
+    return opts_.health_check_after_idle.count() > 0 && now - n.last_activity >= opts_.health_check_after_idle;
 }
 
 void pool_state::waiter_push(waiter_rec& w) {
@@ -122,14 +157,44 @@ void pool_state::fail_all_waiters(std::error_code ec, checkout_result r, time_po
     }
 }
 
+void pool_state::serve_waiters(time_point now) {
+    // Idle connections and waiters never coexist for long: good ones go to waiters at once,
+    // and as many of those due for a check as there are waiters not already covered by a
+    // check or reset in progress are checked now, in parallel (each goes to the head of the
+    // queue when its check passes).
+    for (node_rec* n = idle_peek(); n && wait_head_;) {
+        node_rec* after = idle_after(*n);
+        if (now >= n->expires_at) {
+            command_close(*n, close_reason::lifetime);
+        } else if (!due_for_check(*n, now)) {
+            if (waiter_rec* w = pop_live_waiter(now)) {
+                lease_to(*n, now);
+                checkout_wait_.record(now - w->enqueued);
+                ++checkouts_[idx(checkout_result::ok)];
+                sink_.complete(*w, n, {});
+            }
+        }
+        n = after;
+    }
+    while (waiter_count_ > count(node_status::checking) + count(node_status::resetting)) {
+        node_rec* n = idle_peek();
+        if (!n) break;
+        if (now >= n->expires_at) command_close(*n, close_reason::lifetime);
+        else command(*n, node_cmd::check, now);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Nodes.
 
-node_rec* pool_state::spawn(time_point /*now*/) {
+node_rec* pool_state::spawn_with_permit() {
+    if (total_ >= capacity()) return nullptr;
+    if (permits_ && !permits_->try_acquire(permit_requester_)) return nullptr;
     auto owned = std::make_unique<node_rec>();
     node_rec& n = *owned;
     n.id = next_id_++;
     n.overflow = total_ >= opts_.size;
+    n.has_permit = permits_ != nullptr;
     n.status = node_status::starting;
     ++counts_[idx(node_status::starting)];
     ++total_;
@@ -139,17 +204,19 @@ node_rec* pool_state::spawn(time_point /*now*/) {
 }
 
 void pool_state::free_node(node_rec& n, time_point now) {
-    if (n.status == node_status::idle) idle_remove(n);
+    if (node_list* l = list_of(n.status)) list_remove(*l, n);
     --counts_[idx(n.status)];
     --total_;
-    if (n.probe) probing_ = false;
     const bool had_permit = n.has_permit;
     auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == &n; });
     assert(it != nodes_.end());
     std::swap(*it, nodes_.back());
     nodes_.pop_back();  // n is gone from here on
     if (had_permit && permits_) permits_->release(permit_requester_);
-    if (!closing_) grow(now);
+    if (!closing_) {
+        grow(now);
+        pump_gate(now);  // a probe may need a worker now
+    }
     check_drained();
 }
 
@@ -157,53 +224,38 @@ void pool_state::grow(time_point now) {
     if (down_ || closing_) return;
     // Connections on their way to becoming free count as supply, so a burst of waiters
     // does not spawn more workers than it needs.
-    std::size_t supply = counts_[idx(node_status::starting)] + counts_[idx(node_status::connecting)] +
-                         counts_[idx(node_status::backoff)] + counts_[idx(node_status::checking)] +
-                         counts_[idx(node_status::resetting)];
-    const std::size_t cap = opts_.size + opts_.max_overflow;
-    while (waiter_count_ > supply && total_ < cap) {
-        if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
-            permit_refused_ = true;
-            return;
-        }
-        node_rec* n = spawn(now);
-        n->has_permit = permits_ != nullptr;
+    std::size_t supply = count(node_status::starting) + count(node_status::connecting) + count(node_status::parked) +
+                         count(node_status::checking) + count(node_status::resetting);
+    while (waiter_count_ > supply) {
+        if (!spawn_with_permit()) return;  // at capacity, or refused: on_permit_available() resumes
         ++supply;
     }
+    (void)now;
 }
 
 void pool_state::on_permit_available(time_point now) {
-    permit_refused_ = false;
-    if (total_ < opts_.size && !opts_.lazy && !closing_) {
-        // Base workers refused at start take their permits first.
-        while (total_ < opts_.size) {
-            if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
-                permit_refused_ = true;
-                return;
-            }
-            spawn(now)->has_permit = permits_ != nullptr;
-        }
+    if (closing_) return;
+    // Base workers refused at start take their permits first.
+    if (!opts_.lazy) {
+        while (total_ < opts_.size)
+            if (!spawn_with_permit()) return;
     }
     grow(now);
+    pump_gate(now);
 }
 
 bool pool_state::shed_idle(time_point /*now*/) {
-    node_rec* n = idle_tail_;  // the coldest
+    node_rec* n = idle_.tail;  // the coldest
     if (!n || closing_) return false;
     command_close(*n, close_reason::idle);
     n->exit_after_close = true;
     return true;
 }
 
-void pool_state::start(time_point now) {
+void pool_state::start(time_point /*now*/) {
     if (opts_.lazy) return;
-    while (total_ < opts_.size) {
-        if (permits_ && !permits_->try_acquire(permit_requester_, total_)) {
-            permit_refused_ = true;
-            return;
-        }
-        spawn(now)->has_permit = permits_ != nullptr;
-    }
+    while (total_ < opts_.size)
+        if (!spawn_with_permit()) return;
 }
 
 time_point pool_state::compute_expiry(time_point opened) {
@@ -235,14 +287,18 @@ void pool_state::due(time_point t) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Commands to workers. order() decides (the status changes now, so counts and the idle
-// list are right at once); command() also wakes the worker when it is waiting.
+// Commands to workers. order() decides (the status changes now, so counts and lists are
+// right at once); command() also wakes the worker when it is waiting. A node told to exit
+// takes no other order.
 
 void pool_state::order(node_rec& n, node_cmd cmd, time_point now) {
+    if (n.pending == node_cmd::exit) return;
     switch (cmd) {
     case node_cmd::connect:
         set_status(n, node_status::connecting);
         n.connect_started = now;
+        n.connect_gen = gen_;
+        ++gen_in_flight_;
         break;
     case node_cmd::check: set_status(n, node_status::checking); break;
     case node_cmd::reset: set_status(n, node_status::resetting); break;
@@ -290,21 +346,8 @@ action pool_state::finish(node_rec& n, time_point now) {
 }
 
 action pool_state::resume_wait(node_rec& n, time_point now) {
-    switch (n.status) {
-    case node_status::backoff:
-        if (now < n.retry_at) return {action_kind::wait, n.retry_at};
-        if (closing_) { free_node(n, now); return {action_kind::exit}; }
-        if (down_) { set_status(n, node_status::parked); return {action_kind::wait}; }
-        order(n, node_cmd::connect, now);
-        return take(n, now);
-    case node_status::starting:
-        if (closing_) { free_node(n, now); return {action_kind::exit}; }
-        if (down_ && !n.probe) { set_status(n, node_status::parked); return {action_kind::wait}; }
-        order(n, node_cmd::connect, now);
-        return take(n, now);
-    default:
-        return {action_kind::wait};
-    }
+    if (n.status == node_status::starting) return want_connect(n, now);
+    return {action_kind::wait};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -313,20 +356,8 @@ action pool_state::resume_wait(node_rec& n, time_point now) {
 action pool_state::next(node_rec& n, std::error_code result, time_point now) {
     if (n.pending != node_cmd::none) return take(n, now);  // woken with a command
     switch (n.status) {
-    case node_status::connecting: {
-        if (result) return connect_failed(n, result, now);
-        ++connects_ok_;
-        connect_time_.record(now - n.connect_started);
-        n.attempt = 0;
-        n.uses = 0;
-        n.overdue_reported = false;
-        n.expires_at = compute_expiry(now);
-        emit(event_kind::created, &n, {}, close_reason::broken, now - n.connect_started);
-        if (n.probe || down_) go_up(now);
-        n.probe = false;
-        make_available(n, now);
-        return finish(n, now);
-    }
+    case node_status::connecting:
+        return result ? connect_failed(n, result, now) : connected(n, now);
     case node_status::checking:
         if (result) {
             ++checks_failed_;
@@ -358,22 +389,104 @@ void pool_state::note_adapter_exception(node_rec& n) {
 }
 
 action pool_state::after_close(node_rec& n, time_point now) {
-    // A replaced base worker reconnects at once: the old connection broke or aged, the
-    // endpoint did not fail. Overflow workers come back only if someone waits.
-    if (closing_ || n.exit_after_close || (n.overflow && waiter_count_ == 0) ||
-        total_ > opts_.size + opts_.max_overflow) {
+    // A replaced base worker reconnects: the old connection broke or aged, the endpoint did
+    // not fail. Overflow workers come back only if someone waits.
+    if (closing_ || n.exit_after_close || (n.overflow && waiter_count_ == 0) || total_ > capacity()) {
         free_node(n, now);
         return {action_kind::exit};
     }
-    if (down_) {
-        set_status(n, node_status::parked);
-        return {action_kind::wait};
+    if (n.closing_reason == close_reason::broken || n.closing_reason == close_reason::health ||
+        n.closing_reason == close_reason::overdue)
+        note_break(now);
+    return want_connect(n, now);
+}
+
+// ---------------------------------------------------------------------------------------
+// Supervision: the connect gate (see the fields' comment in pool_state.hpp).
+
+action pool_state::want_connect(node_rec& n, time_point now) {
+    if (closing_) {
+        free_node(n, now);
+        return {action_kind::exit};
     }
-    order(n, node_cmd::connect, now);
-    return take(n, now);
+    set_status(n, node_status::parked);
+    pump_gate(now, &n);
+    return finish(n, now);  // connect if admitted; else wait until pump_gate wakes it
+}
+
+void pool_state::pump_gate(time_point now, node_rec* self) {
+    if (closing_) return;
+    while (parked_.head) {
+        if (now < next_attempt_at_) {
+            due(next_attempt_at_);
+            return;
+        }
+        if (gen_in_flight_ >= allowed_) return;  // an attempt in flight will report first
+        node_rec& n = *parked_.head;
+        if (&n == self) order(n, node_cmd::connect, now);
+        else command(n, node_cmd::connect, now);
+    }
+    // Down with no worker left to probe with (overflow workers exit when down): open one.
+    // If the cap refuses, on_permit_available() comes back here; no timer is needed.
+    if (down_ && count(node_status::starting) == 0 && count(node_status::connecting) == 0) {
+        if (now < next_attempt_at_) due(next_attempt_at_);
+        else spawn_with_permit();
+    }
+}
+
+void pool_state::connect_done(node_rec& n) noexcept {
+    if (n.connect_gen == gen_ && gen_in_flight_ > 0) --gen_in_flight_;
+}
+
+void pool_state::note_break(time_point now) {
+    // Two connections found broken within backoff_initial of each other: suspect the
+    // endpoint, and send their reconnects through the slow-start ramp, one at first.
+    if (last_break_ != time_point{} && now - last_break_ < opts_.backoff_initial) {
+        if (!recovering_) {
+            recovering_ = true;
+            episode_start_ = now;
+        }
+        allowed_ = 1;
+    }
+    last_break_ = now;
+}
+
+clock::duration pool_state::retry_delay(time_point now) {
+    // A quarter of the episode's age would let a 2 s outage end up to 0.5 s before service
+    // resumes; an eighth keeps that to about 0.25 s while the attempts stay few (about 30
+    // in the first 10 s, then at most one per backoff_max, or per down_cooldown while down).
+    using ms = std::chrono::duration<double, std::milli>;
+    const double age = ms(now - episode_start_).count();
+    double cap = static_cast<double>(opts_.backoff_max.count());
+    if (down_) cap = std::min(cap, static_cast<double>(opts_.down_cooldown.count()));
+    const double lo = std::min(static_cast<double>(opts_.backoff_initial.count()), cap);
+    const double base = std::clamp(age / 8.0, lo, cap);
+    const double d = base * (1.0 - opts_.backoff_jitter * random01());
+    return std::chrono::duration_cast<clock::duration>(ms(d));
+}
+
+action pool_state::connected(node_rec& n, time_point now) {
+    connect_done(n);
+    ++connects_ok_;
+    connect_time_.record(now - n.connect_started);
+    n.uses = 0;
+    n.overdue_reported = false;
+    n.expires_at = compute_expiry(now);
+    emit(event_kind::created, &n, {}, close_reason::broken, now - n.connect_started);
+    next_attempt_at_ = time_point::min();  // the endpoint answers: nobody waits for a backoff
+    if (recovering_) allowed_ = allowed_ > capacity() ? allowed_ : allowed_ * 2;
+    if (down_) go_up(now);
+    make_available(n, now);
+    pump_gate(now);
+    if (recovering_ && !parked_.head) {  // nobody left at the gate: the episode is over
+        recovering_ = false;
+        allowed_ = static_cast<std::size_t>(-1);
+    }
+    return finish(n, now);
 }
 
 action pool_state::connect_failed(node_rec& n, std::error_code ec, time_point now) {
+    connect_done(n);
     ++connects_failed_;
     last_cause_ = ec;
     connect_time_.record(now - n.connect_started);
@@ -382,55 +495,45 @@ action pool_state::connect_failed(node_rec& n, std::error_code ec, time_point no
         free_node(n, now);
         return {action_kind::exit};
     }
-    if (n.probe) {
-        // The probe failed: stay down, try again after another cool-down.
-        n.probe = false;
-        probing_ = false;
-        down_since_ = now;
-        due(now + opts_.down_cooldown);
-        if (n.overflow) { free_node(n, now); return {action_kind::exit}; }
-        set_status(n, node_status::parked);
-        return {action_kind::wait};
+    // Counted only if no other failure was counted since this attempt began: connections
+    // that fail together are one failure (OTP counts a child's restarts, not its siblings').
+    if (n.connect_gen == gen_) {
+        ++gen_;
+        gen_in_flight_ = 0;
+        if (!recovering_) {
+            recovering_ = true;
+            episode_start_ = now;
+        }
+        allowed_ = 1;
+        failures_.push_back(now);
+        while (!failures_.empty() && now - failures_.front() >= opts_.restart_period) failures_.pop_front();
+        // A certificate that does not verify will not verify on the next attempt either:
+        // down at once, and probed no faster than down_cooldown. (A refused login is not
+        // treated so here: an adapter may legitimately try again with a refreshed token.)
+        const bool certificate = ec == errc::tls_verify_failed;
+        if (!down_ && (certificate || failures_.size() > opts_.max_restarts)) go_down(ec, now);
+        next_attempt_at_ = certificate ? later(now, opts_.down_cooldown) : now + retry_delay(now);
     }
-    failures_.push_back(now);
-    while (!failures_.empty() && failures_.front() <= now - opts_.restart_period) failures_.pop_front();
-    if (!down_ && failures_.size() > opts_.max_restarts) go_down(ec, now);
-    if (down_) {
-        if (n.overflow) { free_node(n, now); return {action_kind::exit}; }
-        set_status(n, node_status::parked);
-        return {action_kind::wait};
-    }
-    if (n.overflow && waiter_count_ == 0) {
+    if (n.overflow && (down_ || waiter_count_ == 0)) {
         free_node(n, now);
         return {action_kind::exit};
     }
-    // Exponential backoff with jitter, so workers that failed together do not retry together.
-    const double base = static_cast<double>(opts_.backoff_initial.count()) * std::ldexp(1.0, static_cast<int>(std::min<std::uint32_t>(n.attempt, 30)));
-    const double capped = std::min(base, static_cast<double>(opts_.backoff_max.count()));
-    const double ms = capped * (1.0 - opts_.backoff_jitter * random01());
-    ++n.attempt;
-    n.retry_at = now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double, std::milli>(ms));
-    set_status(n, node_status::backoff);
-    return {action_kind::wait, n.retry_at};
+    return want_connect(n, now);
 }
 
 void pool_state::go_down(std::error_code cause, time_point now) {
     down_ = true;
     down_since_ = now;
-    probing_ = false;
     emit(event_kind::endpoint_down, nullptr, cause);
     fail_all_waiters(errc(endpoint_down_for(cause)), checkout_result::endpoint_down, now);
-    due(now + opts_.down_cooldown);
 }
 
 void pool_state::go_up(time_point now) {
     down_ = false;
-    probing_ = false;
     failures_.clear();
     emit(event_kind::endpoint_up, nullptr);
-    for (auto& p : nodes_) {
-        if (p->status == node_status::parked) command(*p, node_cmd::connect, now);
-    }
+    if (closing_) return;
+    // Parked workers are admitted by the gate's ramp (pump_gate), not all at once.
     if (!opts_.lazy) on_permit_available(now);  // replace base workers that exited
     grow(now);
 }
@@ -453,6 +556,12 @@ pool_state::avail pool_state::make_available(node_rec& n, time_point now) {
     }
     if (n.overflow && opts_.overflow_ttl.count() == 0) {
         begin_close(n, close_reason::overflow);
+        return avail::closing;
+    }
+    // Another pool under the registry's cap waits for a permit this pool holds beyond its
+    // fair share: give the connection back instead of keeping it idle.
+    if (n.has_permit && permits_ && permits_->should_yield(permit_requester_)) {
+        begin_close(n, close_reason::idle);
         return avail::closing;
     }
     n.last_activity = now;
@@ -479,20 +588,17 @@ void pool_state::lease_to(node_rec& n, time_point now) {
 node_rec* pool_state::try_lease(time_point now) {
     // Someone already waiting is served first: a newcomer never overtakes the queue.
     if (closing_ || waiter_count_ != 0) return nullptr;
-    while (node_rec* n = idle_peek()) {
+    for (node_rec* n = idle_peek(); n;) {
+        node_rec* after = idle_after(*n);
         if (now >= n->expires_at) {
             command_close(*n, close_reason::lifetime);
-            continue;
+        } else if (!due_for_check(*n, now)) {
+            lease_to(*n, now);
+            ++checkouts_[idx(checkout_result::ok)];
+            checkout_wait_.record_zero();
+            return n;
         }
-        if (opts_.health_check_after_idle.count() > 0 && now - n->last_activity >= opts_.health_check_after_idle) {
-            // Checked before it is handed out; the checkout waits (in order) for it.
-            command(*n, node_cmd::check, now);
-            return nullptr;
-        }
-        lease_to(*n, now);
-        ++checkouts_[idx(checkout_result::ok)];
-        checkout_wait_.record_zero();
-        return n;
+        n = after;  // due for a check: checkout() queues the caller and checks it
     }
     return nullptr;
 }
@@ -508,14 +614,14 @@ checkout_outcome pool_state::checkout(waiter_rec* w, time_point now, time_point 
         return {nullptr, errc(endpoint_down_for(last_cause_)), false};
     }
     if (!w) {
-        // try_checkout: nothing free now. Start a worker if none is on its way, so a
-        // later try can succeed.
-        if (counts_[idx(node_status::starting)] + counts_[idx(node_status::connecting)] +
-                    counts_[idx(node_status::checking)] == 0 &&
-            total_ < opts_.size + opts_.max_overflow &&
-            (!permits_ || permits_->try_acquire(permit_requester_, total_))) {
-            spawn(now)->has_permit = permits_ != nullptr;
+        // try_checkout: nothing free now. Check an idle connection due for it, or start a
+        // worker if none is on its way, so a later try can succeed.
+        if (count(node_status::checking) == 0) {
+            if (node_rec* n = idle_peek()) command(*n, node_cmd::check, now);
         }
+        if (count(node_status::starting) + count(node_status::connecting) + count(node_status::parked) +
+                count(node_status::checking) == 0)
+            spawn_with_permit();
         ++checkouts_[idx(checkout_result::exhausted)];
         return {nullptr, errc::pool_exhausted, false};
     }
@@ -527,6 +633,7 @@ checkout_outcome pool_state::checkout(waiter_rec* w, time_point now, time_point 
     w->enqueued = now;
     waiter_push(*w);
     if (deadline != never) due(deadline);
+    serve_waiters(now);
     grow(now);
     return {nullptr, {}, true};
 }
@@ -602,26 +709,10 @@ void pool_state::tick(time_point now) {
         }
     }
 
-    // Endpoint down: after the cool-down one worker probes.
-    if (down_ && !probing_ && !closing_ && now >= down_since_ + opts_.down_cooldown) {
-        probing_ = true;
-        node_rec* probe = nullptr;
-        for (auto& p : nodes_)
-            if (p->status == node_status::parked) { probe = p.get(); break; }
-        if (probe) {
-            probe->probe = true;
-            command(*probe, node_cmd::connect, now);
-        } else if (total_ < opts_.size + opts_.max_overflow &&
-                   (!permits_ || permits_->try_acquire(permit_requester_, total_))) {
-            node_rec* n = spawn(now);
-            n->has_permit = permits_ != nullptr;
-            n->probe = true;
-        } else {
-            probing_ = false;
-        }
-    }
+    // The connect gate: a backoff ended, or a probe is due.
+    pump_gate(now);
 
-    // Idle and leased nodes. Collect first: commands may reorder nodes_ (never remove).
+    // Idle and leased nodes. Commands may reorder nodes_ (never remove).
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
         node_rec& n = *nodes_[i];
         if (n.status == node_status::idle) {
@@ -645,11 +736,10 @@ void pool_state::tick(time_point now) {
         }
     }
 
-    // Next due time.
+    // Next due time; only times still ahead (pump_gate arms the gate's own).
     time_point t = never;
     for (waiter_rec* w = wait_head_; w; w = w->next) t = std::min(t, w->deadline);
     if (closing_ && !aborted_) t = std::min(t, drain_deadline_);
-    if (down_ && !probing_ && !closing_) t = std::min(t, down_since_ + opts_.down_cooldown);
     for (auto& p : nodes_) {
         if (p->status == node_status::idle) t = std::min(t, idle_due(*p));
         else if (p->status == node_status::leased && opts_.lease_deadline.count() > 0 && !p->overdue_reported)
@@ -677,13 +767,12 @@ void pool_state::drain(time_point now, time_point deadline) {
         node_rec& n = *nodes_[i];
         switch (n.status) {
         case node_status::idle: command_close(n, close_reason::drain); break;
-        case node_status::backoff:
         case node_status::parked: command(n, node_cmd::exit, now); break;
         default: break;  // leased: at checkin; busy ones: when their step ends
         }
     }
     if (now >= deadline) tick(now);
-    else due(deadline);
+    else if (deadline != never) due(deadline);
     check_drained();
 }
 
@@ -701,8 +790,7 @@ pool_stats pool_state::snapshot() const {
     s.name = name_;
     s.idle = count(node_status::idle);
     s.leased = count(node_status::leased);
-    s.connecting = count(node_status::starting) + count(node_status::connecting) + count(node_status::backoff) +
-                   count(node_status::parked);
+    s.connecting = count(node_status::starting) + count(node_status::connecting) + count(node_status::parked);
     s.busy = count(node_status::checking) + count(node_status::resetting) + count(node_status::closing);
     s.overflow = total_ > opts_.size ? total_ - opts_.size : 0;
     s.waiters = waiter_count_;

@@ -21,8 +21,11 @@ namespace detail {
 
 /// The global cap as permits. A pool asks for one per connection it opens and gives it
 /// back when the connection is gone. Fairness: when permits are short, a pool below its
-/// share (cap / pools that hold or want permits) goes first, and a pool above its share is
-/// asked to shed an idle connection.
+/// share (cap / pools that hold or want permits) goes first, and a pool above its share
+/// gives back a connection as soon as one of its connections would go idle (should_yield),
+/// and is asked to shed an idle one now. Entries are keyed by the pool's address and
+/// removed when the pool goes away (detach), so a new pool at the same address never
+/// inherits a stale entry.
 class global_budget final : public permit_source {
 public:
     global_budget(std::size_t cap, asio::any_io_executor ex) : cap_(cap), ex_(std::move(ex)) {}
@@ -32,7 +35,17 @@ public:
         entries_[key].pool = std::move(p);
     }
 
-    bool try_acquire(void* key, std::size_t) override {
+    /// The pool is being destroyed: its permits are back (pool_state's destructor) and it
+    /// wants nothing.
+    void detach(void* key) override {
+        std::lock_guard lk(mu_);
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return;
+        if (it->second.held == 0) entries_.erase(it);
+        else it->second.wanting = false;
+    }
+
+    bool try_acquire(void* key) override {
         std::lock_guard lk(mu_);
         entry& e = entries_[key];
         const std::size_t share = fair_share(key);
@@ -57,16 +70,25 @@ public:
         auto it = entries_.find(key);
         if (it != entries_.end() && it->second.held > 0) --it->second.held;
         if (used_ > 0) --used_;
-        // The freed permit goes to the wanting pool holding the fewest.
-        entry* best = nullptr;
-        for (auto& [k, e] : entries_)
-            if (e.wanting && (!best || e.held < best->held)) best = &e;
-        if (best) {
-            best->wanting = false;
-            notify(best->pool);
+        // Every pool that wants a permit is told; try_acquire() decides who gets it fairly,
+        // and a pool that no longer needs one simply does not ask.
+        for (auto& [k, e] : entries_) {
+            if (!e.wanting) continue;
+            e.wanting = false;
+            notify(e.pool);
         }
-        if (it != entries_.end() && it->second.held == 0 && !it->second.wanting && it->second.pool.expired())
-            entries_.erase(it);
+        if (it != entries_.end() && it->second.held == 0 && it->second.pool.expired()) entries_.erase(it);
+    }
+
+    bool should_yield(void* key) override {
+        std::lock_guard lk(mu_);
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return false;
+        const std::size_t share = fair_share(key);
+        if (it->second.held <= share) return false;
+        return std::any_of(entries_.begin(), entries_.end(), [&](const auto& kv) {
+            return kv.first != key && kv.second.wanting && kv.second.held < share;
+        });
     }
 
     std::size_t used() const {
@@ -94,7 +116,8 @@ private:
             if (k != key && e.held > share && (!victim || e.held > victim->held)) victim = &e;
         if (!victim) return;
         // Posted: we may be inside the requesting pool's lock, and shedding takes the
-        // victim's lock.
+        // victim's lock. If the victim has nothing idle now, should_yield() catches its next
+        // connection on its way to idle.
         asio::post(ex_, [w = victim->pool] {
             if (auto p = w.lock()) p->shed_idle();
         });
@@ -138,13 +161,13 @@ public:
         });
     }
 
-    std::unique_ptr<pool> make_pool(endpoint ep, any_adapter a, pool_options o, std::string name) {
+    std::shared_ptr<pool> make_pool(endpoint ep, any_adapter a, pool_options o, std::string name) {
         auto impl = std::make_shared<pool_impl>(ex_, std::move(ep), std::move(a), std::move(o), std::move(name));
         if (budget_) {
             budget_->attach(impl.get(), impl);
             impl->set_permit_source(budget_);
         }
-        return std::unique_ptr<pool>(new pool(std::move(impl)));
+        return std::shared_ptr<pool>(new pool(std::move(impl)));
     }
 
     pool& start_pool(std::string name, endpoint ep, any_adapter a, pool_options o) {
@@ -163,7 +186,7 @@ public:
     }
 
     bool stop_pool(std::string_view name, std::chrono::milliseconds deadline) {
-        std::unique_ptr<pool> p;
+        std::shared_ptr<pool> p;
         {
             std::lock_guard lk(mu_);
             auto it = named_.find(name);
@@ -173,28 +196,29 @@ public:
         }
         if (deadline.count() > 0) {
             // The handle lives until the drain ends (destroying it would close at once).
-            std::shared_ptr<pool> keep(std::move(p));
-            keep->async_drain(deadline, [keep](std::error_code) {});
+            p->async_drain(deadline, [keep = p](std::error_code) {});
         } else {
             p->close();
         }
         return true;
     }
 
-    pool& pool_for(const endpoint& ep, const credentials& cred, const std::function<any_adapter()>& make,
-                   const pool_options& o) {
+    std::shared_ptr<pool> pool_for(const endpoint& ep, const credentials& cred, const std::function<any_adapter()>& make,
+                                   const pool_options& o) {
         pool_key key = pool_key::make(ep, cred);
         std::lock_guard lk(mu_);
-        if (auto it = keyed_.find(key); it != keyed_.end()) return *it->second.p;
+        if (auto it = keyed_.find(key); it != keyed_.end()) {
+            it->second.idle_since.reset();  // in use again: not retired by the sweep in progress
+            return it->second.p;
+        }
         pool_options clamped = o;
         if (opts_.per_key_limit > 0) {
             clamped.size = std::min(clamped.size, opts_.per_key_limit);
             clamped.max_overflow = std::min(clamped.max_overflow, opts_.per_key_limit - clamped.size);
         }
         auto p = make_pool(ep, make(), clamped, key.to_string());
-        auto& e = keyed_[key];
-        e.p = std::move(p);
-        return *e.p;
+        keyed_[key].p = p;
+        return p;
     }
 
     std::vector<pool_stats> stats() const {
@@ -216,7 +240,7 @@ public:
     std::size_t retire_idle() {
         if (opts_.retire_idle_after.count() <= 0) return 0;
         const auto now = std::chrono::steady_clock::now();
-        std::vector<std::unique_ptr<pool>> retired;
+        std::vector<std::shared_ptr<pool>> retired;
         {
             std::lock_guard lk(mu_);
             for (auto it = keyed_.begin(); it != keyed_.end();) {
@@ -237,9 +261,19 @@ public:
         return retired.size();
     }
 
+    std::size_t retire_all() {
+        std::unordered_map<pool_key, entry> retired;
+        {
+            std::lock_guard lk(mu_);
+            retired.swap(keyed_);
+        }
+        for (auto& [k, e] : retired) e.p->close();
+        return retired.size();
+    }
+
 private:
     struct entry {
-        std::unique_ptr<pool> p;
+        std::shared_ptr<pool> p;
         std::optional<std::chrono::steady_clock::time_point> idle_since;
     };
 
@@ -268,13 +302,14 @@ pool* registry::find(std::string_view name) { return impl_->find(name); }
 bool registry::stop_pool(std::string_view name, std::chrono::milliseconds deadline) {
     return impl_->stop_pool(name, deadline);
 }
-pool& registry::pool_for(const endpoint& ep, const credentials& cred, const std::function<any_adapter()>& make_adapter,
-                         const pool_options& options) {
+std::shared_ptr<pool> registry::pool_for(const endpoint& ep, const credentials& cred,
+                                         const std::function<any_adapter()>& make_adapter, const pool_options& options) {
     return impl_->pool_for(ep, cred, make_adapter, options);
 }
 std::vector<pool_stats> registry::stats() const { return impl_->stats(); }
 std::size_t registry::permits_in_use() const { return impl_->permits_in_use(); }
 std::size_t registry::size() const { return impl_->size(); }
 std::size_t registry::retire_idle() { return impl_->retire_idle(); }
+std::size_t registry::retire_all() { return impl_->retire_all(); }
 
 }  // namespace netpool

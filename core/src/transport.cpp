@@ -13,6 +13,7 @@
 
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
+#include <netpool/detail/deadline.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
@@ -20,6 +21,8 @@
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/strand.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -35,6 +38,7 @@
 #endif
 
 #include <exception>
+#include <typeinfo>
 #include <memory>
 #include <string>
 
@@ -254,15 +258,30 @@ asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseco
 #endif
 }
 
+namespace {
+// Asio 1.22's any_io_executor::target<T>() is an unchecked cast: it returns a pointer for
+// any target type. Compare the type first.
+template <class T> const T* target_as(const asio::any_io_executor& ex) noexcept {
+    return ex && ex.target_type() == typeid(T) ? ex.target<T>() : nullptr;
+}
+}  // namespace
+
 bool is_strand(const asio::any_io_executor& ex) noexcept {
-    return ex.target<asio::strand<asio::io_context::executor_type>>() != nullptr ||
-           ex.target<asio::strand<asio::any_io_executor>>() != nullptr;
+    return target_as<asio::strand<asio::io_context::executor_type>>(ex) != nullptr ||
+           target_as<asio::strand<asio::any_io_executor>>(ex) != nullptr;
 }
 
 bool running_in_this_thread(const asio::any_io_executor& ex) noexcept {
-    if (const auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::io_context::executor_type>>()) return e->running_in_this_thread();
-    if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
+    // Asked of the execution context, not of the executor's type: strands, wrappers and
+    // user-defined executors all answer the context query, so none is missed.
+    // io_context and thread_pool both run Asio's scheduler service (on Linux); it knows
+    // whether this thread is inside its run loop. (Asio's detail API, in this one place.)
+    if (!ex) return false;
+    asio::execution_context& ctx = asio::query(ex, asio::execution::context);
+#if !defined(ASIO_HAS_IOCP)
+    if (asio::has_service<asio::detail::scheduler>(ctx)) return asio::use_service<asio::detail::scheduler>(ctx).can_dispatch();
+#endif
+    if (const auto* e = target_as<asio::io_context::executor_type>(ex)) return e->running_in_this_thread();
     return false;
 }
 
@@ -276,7 +295,8 @@ asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> o
     // wait_for_one cancels the loser either way, and the group forwards a cancellation of
     // this coroutine to both.
     const auto ex = co_await asio::this_coro::executor;
-    asio::steady_timer timer(ex, timeout);
+    asio::steady_timer timer(ex);
+    timer.expires_at(detail::later(asio::steady_timer::clock_type::now(), timeout));  // huge: no timeout
     auto [order, thrown, op_ec, timer_ec] =
         co_await asio::experimental::make_parallel_group(
             asio::co_spawn(ex, std::move(op), asio::experimental::deferred),

@@ -65,7 +65,6 @@ pool_options quick(std::size_t size, std::size_t overflow) {
     o.max_restarts = 5;
     o.restart_period = 10s;
     o.down_cooldown = 200ms;
-    o.health_check_after_idle = 0ms;
     return o;
 }
 
@@ -646,10 +645,10 @@ TEST_CASE("registry: identities never share a pool; global cap; stats for all") 
     registry reg(ioc.get_executor(), ro);
     auto make = [] { return any_adapter(echo::adapter{}); };
     auto o = quick(1, 3);
-    pool& alice = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
-    pool& alice2 = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
-    pool& alice_new_pw = reg.pool_for(plain(srv.port()), credentials{"alice", "secret-b"}, make, o);
-    pool& bob = reg.pool_for(plain(srv.port()), credentials{"bob", "secret-a"}, make, o);
+    pool& alice = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice2 = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice_new_pw = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-b"}, make, o);
+    pool& bob = *reg.pool_for(plain(srv.port()), credentials{"bob", "secret-a"}, make, o);
     CHECK(&alice == &alice2);
     CHECK(&alice != &alice_new_pw);
     CHECK(&alice != &bob);
@@ -687,7 +686,8 @@ TEST_CASE("registry: per-key limit clamps a keyed pool; idle keyed pools are ret
     ro.retire_idle_after = 50ms;
     registry reg(ioc.get_executor(), ro);
     auto make = [] { return any_adapter(echo::adapter{}); };
-    pool& p = reg.pool_for(plain(srv.port()), credentials{"carol", "pw"}, make, quick(2, 10));
+    auto handle = reg.pool_for(plain(srv.port()), credentials{"carol", "pw"}, make, quick(2, 10));
+    pool& p = *handle;
     auto s = p.stats();
     CHECK(s.size == 2);
     CHECK(s.max_overflow == 1);  // 2 + 10 clamped to 3

@@ -183,8 +183,8 @@ TEST_CASE("credentials a server echoes back never reach results or the failure r
         CHECK(everything.find(b64) == std::string::npos);
         CHECK(everything.find("[redacted]") != std::string::npos);
         // The pool's record is the SMTP cause, and the pool is down for a handshake reason.
-        auto& p = reg.pool_for(a.server, a.client.cred, [] { return netpool::any_adapter(); }, a.pool);
-        CHECK(p.last_failure() == smtp::errc::auth_failed);
+        auto p = reg.pool_for(a.server, a.client.cred, [] { return netpool::any_adapter(); }, a.pool);
+        CHECK(p->last_failure() == smtp::errc::auth_failed);
         CHECK(server.connections <= 3);  // max_restarts bounds the attempts: no storm
     }
     settle(io);

@@ -46,7 +46,6 @@ pool_options small(std::size_t size, std::size_t overflow) {
     pool_options o;
     o.size = size;
     o.max_overflow = overflow;
-    o.health_check_after_idle = 0ms;
     o.backoff_jitter = 0;
     return o;
 }
@@ -256,7 +255,7 @@ TEST_CASE("a newcomer never overtakes queued waiters") {
     CHECK(h.sink.completed.at(0).w == &w1);
 }
 
-TEST_CASE("connect failures back off exponentially, then the endpoint goes down and comes back") {
+TEST_CASE("connect failures back off, then the endpoint goes down, is probed and comes back") {
     auto o = small(1, 0);
     o.backoff_initial = 100ms;
     o.backoff_max = 350ms;
@@ -270,15 +269,23 @@ TEST_CASE("connect failures back off exponentially, then the endpoint goes down 
     CHECK(str(h.next(*n)) == "connect");
     CHECK(h.checkout(w, 60s).queued);
     const auto refused = std::make_error_code(std::errc::connection_refused);
+    const time_point t0 = h.t;
+    // Each failure parks the worker at the connect gate; the gate's timer admits the next
+    // attempt after backoff_initial, then after an eighth of the episode's age (capped).
     std::vector<std::chrono::milliseconds> delays;
     for (int i = 0; i < 3; ++i) {
         auto a = h.next(*n, refused);
         REQUIRE(str(a) == "wait");
-        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(a.until - h.t));
-        h.t = a.until;
+        CHECK(n->status == node_status::parked);
+        CHECK(a.until == never);  // woken by the gate, not by its own timer
+        delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(h.sink.armed - h.t));
+        h.t = h.sink.armed;
+        h.sink.woken.clear();
+        h.st.tick(h.t);
+        CHECK(std::count(h.sink.woken.begin(), h.sink.woken.end(), n) == 1);
         CHECK(str(h.next(*n)) == "connect");
     }
-    CHECK(delays == std::vector<std::chrono::milliseconds>{100ms, 200ms, 350ms});  // capped
+    CHECK(delays == std::vector<std::chrono::milliseconds>{100ms, 100ms, 100ms});  // age/8 < backoff_initial yet
     // The fourth failure within the period exceeds max_restarts: endpoint down.
     auto a = h.next(*n, refused);
     CHECK(str(a) == "wait");
@@ -292,16 +299,21 @@ TEST_CASE("connect failures back off exponentially, then the endpoint goes down 
     waiter_rec w2;
     auto fast = h.checkout(w2);
     CHECK(fast.ec == errc::endpoint_down_refused);
-    // After the cool-down, one probe.
-    h.t += 2s;
+    // Probes back off too, up to min(backoff_max, down_cooldown): 300 ms into the episode
+    // the next one is still backoff_initial away.
+    CHECK(h.sink.armed - h.t == 100ms);
+    h.t = h.sink.armed;
     h.st.tick(h.t);
-    CHECK(n->probe);
-    CHECK(std::count(h.sink.woken.begin(), h.sink.woken.end(), n) == 1);
     CHECK(str(h.next(*n)) == "connect");
-    // The probe fails: still down, next probe after another cool-down.
-    CHECK(str(h.next(*n, refused)) == "wait");
+    CHECK(str(h.next(*n, refused)) == "wait");  // the probe failed: still down
     CHECK(h.st.endpoint_down());
-    h.t += 2s;
+    // Much later the delay is capped at backoff_max (350 ms here, below down_cooldown).
+    h.t = t0 + 60s;
+    h.st.tick(h.t);
+    CHECK(str(h.next(*n)) == "connect");
+    CHECK(str(h.next(*n, refused)) == "wait");
+    CHECK(h.sink.armed - h.t == 350ms);
+    h.t = h.sink.armed;
     h.st.tick(h.t);
     CHECK(str(h.next(*n)) == "connect");
     CHECK(str(h.next(*n)) == "wait");  // success
@@ -309,6 +321,20 @@ TEST_CASE("connect failures back off exponentially, then the endpoint goes down 
     CHECK(h.has_event("endpoint_up"));
     CHECK(n->status == node_status::idle);
     h.check_counts();
+}
+
+TEST_CASE("a certificate that fails verification takes the endpoint down at once; probes only after down_cooldown") {
+    harness h(small(2, 0));
+    h.st.start(h.t);
+    node_rec* a = h.sink.spawned.at(0);
+    node_rec* b = h.sink.spawned.at(1);
+    CHECK(str(h.next(*a)) == "connect");
+    CHECK(str(h.next(*b)) == "connect");
+    CHECK(str(h.next(*a, errc::tls_verify_failed)) == "wait");
+    CHECK(h.st.endpoint_down());
+    CHECK(str(h.next(*b, errc::tls_verify_failed)) == "wait");  // same episode: not counted again
+    CHECK(h.st.snapshot().connects_failed == 2);
+    CHECK(h.sink.armed - h.t == pool_options{}.down_cooldown);
 }
 
 TEST_CASE("backoff jitter stays within its fraction") {
@@ -324,14 +350,15 @@ TEST_CASE("backoff jitter stays within its fraction") {
     bool varied = false;
     std::chrono::milliseconds first{-1};
     for (int i = 0; i < 50; ++i) {
-        auto a = h.next(*n, std::make_error_code(std::errc::connection_refused));
-        auto d = std::chrono::duration_cast<std::chrono::milliseconds>(a.until - h.t);
+        h.next(*n, std::make_error_code(std::errc::connection_refused));
+        auto d = std::chrono::duration_cast<std::chrono::milliseconds>(h.sink.armed - h.t);
         CHECK(d >= 500ms);
         CHECK(d <= 1000ms);
         if (first.count() < 0) first = d;
         else if (d != first) varied = true;
-        h.t = a.until;
-        h.next(*n);
+        h.t = h.sink.armed;
+        h.st.tick(h.t);
+        CHECK(str(h.next(*n)) == "connect");
     }
     CHECK(varied);
 }
@@ -584,7 +611,7 @@ namespace {
 struct counting_permits final : permit_source {
     std::size_t limit, used = 0;
     explicit counting_permits(std::size_t l) : limit(l) {}
-    bool try_acquire(void*, std::size_t) override {
+    bool try_acquire(void*) override {
         if (used >= limit) return false;
         ++used;
         return true;

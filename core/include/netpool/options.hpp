@@ -31,7 +31,8 @@ private:
 };
 
 /// Sizing, timeouts and lifecycle of one pool. A zero duration disables the feature it
-/// controls unless the field's comment says otherwise.
+/// controls unless the field's comment says otherwise. Durations saturate: a value past a
+/// century (milliseconds::max() included) means "never".
 struct pool_options {
     // Sizing (poolboy's size and max_overflow).
     std::size_t size = 10;          ///< base workers, kept open
@@ -61,12 +62,14 @@ struct pool_options {
     duration lease_deadline{0};    ///< report leases held longer than this
 
     // Supervision (OTP intensity/period plus backoff).
-    duration backoff_initial{100};  ///< first reconnect delay (must be > 0)
-    duration backoff_max{10000};    ///< cap on the reconnect delay (>= backoff_initial)
+    duration backoff_initial{100};  ///< shortest delay before the next attempt after a failure (must be > 0);
+                                    ///< the delay grows to an eighth of the failure episode's age
+    duration backoff_max{10000};    ///< cap on that delay (>= backoff_initial)
     double backoff_jitter = 0.5;    ///< fraction of each delay drawn at random, in [0, 1]
-    std::size_t max_restarts = 10;  ///< failures tolerated within restart_period
+    std::size_t max_restarts = 10;  ///< failures tolerated within restart_period (connects failing together count once)
     duration restart_period{10000}; ///< window for max_restarts (must be > 0)
-    duration down_cooldown{5000};   ///< endpoint down: wait this long before a probe (must be > 0)
+    duration down_cooldown{5000};   ///< endpoint down: longest wait between probes, and the wait after a
+                                    ///< certificate fails verification (must be > 0)
 
     /// Throws config_error naming the first impossible field.
     void validate() const;

@@ -36,9 +36,11 @@ struct registry_options {
 
 namespace detail { class registry_impl; }
 
-/// Thread safety: all member functions are thread-safe. Object lifetimes: a pool& returned
-/// stays valid until stop_pool()/retirement removes that pool or the registry is destroyed;
-/// leases outlive both (see lease).
+/// Thread safety: all member functions are thread-safe. Object lifetimes: a named pool&
+/// stays valid until stop_pool() removes that pool or the registry is destroyed; a keyed
+/// pool is a shared handle that stays valid as long as it is held, also across suspensions
+/// while the registry retires it (it is then closed: checkouts fail with pool_closed, and
+/// last_failure() still answers); leases outlive all of these (see lease).
 class registry {
 public:
     explicit registry(asio::any_io_executor ex, registry_options options = {});
@@ -60,8 +62,8 @@ public:
     /// (called only when creating) and `options` (clamped to per_key_limit). A connection
     /// authenticated as one identity is never handed to a checkout for another: different
     /// credentials (by fingerprint) mean different pools.
-    pool& pool_for(const endpoint& ep, const credentials& cred, const std::function<any_adapter()>& make_adapter,
-                   const pool_options& options = {});
+    std::shared_ptr<pool> pool_for(const endpoint& ep, const credentials& cred,
+                                   const std::function<any_adapter()>& make_adapter, const pool_options& options = {});
 
     /// Snapshots of every pool, named and keyed.
     std::vector<pool_stats> stats() const;
@@ -72,6 +74,9 @@ public:
     /// Retire keyed pools idle longer than retire_idle_after (also run by an internal
     /// timer when that option is set). Returns how many were retired.
     std::size_t retire_idle();
+    /// Retire every keyed pool now (leased or not): each is closed and removed; handles
+    /// held elsewhere stay valid (closed). Returns how many. For shutdown and tests.
+    std::size_t retire_all();
 
 private:
     std::shared_ptr<detail::registry_impl> impl_;

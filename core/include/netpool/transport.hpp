@@ -69,9 +69,10 @@ asio::awaitable<std::error_code> with_timeout(asio::awaitable<std::error_code> o
 /// thread runs it: that cannot be known from the executor.
 bool is_strand(const asio::any_io_executor& ex) noexcept;
 
-/// True when the calling thread is running `ex` (an io_context executor or one of its
-/// strands): a blocking wait for work on `ex` would then wait for itself. False for other
-/// executor types, which cannot be asked.
+/// True when the calling thread runs the execution context behind `ex` (an io_context or a
+/// thread_pool, whatever the executor's type: plain, a strand, or a user's wrapper that
+/// answers the context query): a blocking wait for work on `ex` would then wait for itself.
+/// False for other contexts, which cannot be asked.
 bool running_in_this_thread(const asio::any_io_executor& ex) noexcept;
 
 /// Runs `op` where its handlers cannot run concurrently: on the caller's executor when that

@@ -28,7 +28,7 @@ struct mailer::impl {
 namespace {
 
 struct pool_and_adapter {
-    pool* p = nullptr;
+    std::shared_ptr<pool> p;  // shared: the registry may retire the pool while we use it
     std::shared_ptr<const adapter> ad;
 };
 
@@ -36,7 +36,7 @@ pool_and_adapter pool_of(registry& reg, mailer::impl& m, const account& a) {
     a.client.validate();
     const pool_key key = pool_key::make(a.server, a.client.cred);
     pool_and_adapter out;
-    out.p = &reg.pool_for(
+    out.p = reg.pool_for(
         a.server, a.client.cred,
         [&]() {
             auto ad = std::make_shared<const adapter>(a.client);

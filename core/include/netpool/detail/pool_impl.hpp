@@ -35,9 +35,11 @@ class pool_impl;
 
 
 struct waiter_base;
-/// Reference from a cancellation slot to its waiter; null once the waiter completed.
+/// Reference from a cancellation slot to its waiter; null before it is queued and once it
+/// completed. Both fields are guarded by the pool's mutex.
 struct waiter_ref {
     waiter_base* w = nullptr;
+    bool cancelled = false;  ///< a cancellation arrived before the waiter was queued
 };
 
 /// A queued checkout. Completion runs on the handler's executor, never inline.
@@ -47,7 +49,7 @@ struct waiter_base {
     node_rec* result_node = nullptr;
     std::error_code result_ec;
     std::shared_ptr<waiter_ref> ref;  // shared with the cancellation slot, if any
-    virtual ~waiter_base() = default;
+    virtual ~waiter_base();
     /// Post the completion to the handler's executor (called with the pool lock held).
     virtual void post_completion() = 0;
 };
@@ -68,7 +70,6 @@ public:
     const std::string& name() const noexcept { return state_.name(); }
     const endpoint& remote() const noexcept { return endpoint_; }
     asio::any_io_executor executor() const noexcept { return ex_; }
-    bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
 
     /// Fast path shared by every checkout: a lease if a connection is free now.
     netpool::lease try_now(std::error_code& ec, bool count_failure);
@@ -130,10 +131,12 @@ struct waiter_impl final : waiter_base {
     void post_completion() override {
         auto ex = work.get_executor();
         // The posted function owns the waiter: if it is destroyed without running (its
-        // io_context shut down first), the waiter and its handler are freed with it.
+        // io_context shut down first), the waiter and its handler are freed with it, and a
+        // connection already handed to it goes back to the pool (~waiter_base).
         asio::post(ex, [self = std::unique_ptr<waiter_impl>(this)]() mutable {
             // On the handler's executor, outside the pool lock.
-            netpool::lease l = self->result_node ? self->impl->make_lease(*self->result_node) : netpool::lease{};
+            node_rec* n = std::exchange(self->result_node, nullptr);
+            netpool::lease l = n ? self->impl->make_lease(*n) : netpool::lease{};
             const std::error_code ec = self->result_ec;
             Handler h = std::move(self->handler);
             auto guard = std::move(self->work);

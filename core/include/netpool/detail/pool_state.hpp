@@ -13,6 +13,7 @@
 #include <netpool/events.hpp>
 #include <netpool/options.hpp>
 #include <netpool/stats.hpp>
+#include <netpool/detail/deadline.hpp>
 
 #include <array>
 #include <chrono>
@@ -26,23 +27,18 @@
 
 namespace netpool::detail {
 
-using clock = std::chrono::steady_clock;
-using time_point = clock::time_point;
-inline constexpr time_point never = time_point::max();
-
 /// Where a node is. Each status has a count; only `idle` nodes are in the idle list.
 enum class node_status : std::uint8_t {
     starting,    ///< spawned; its worker has not asked what to do yet
     connecting,  ///< connect + TLS + protocol handshake in progress
-    backoff,     ///< waiting to retry after a failed connect
-    parked,      ///< endpoint down: waits for a probe or endpoint_up
+    parked,      ///< wants to connect; waits at the connect gate (see pool_state's supervision)
     idle,        ///< connected, free
     leased,      ///< connected, held by a lease
     checking,    ///< health check (on checkout or keepalive)
     resetting,   ///< adapter reset before reuse
     closing,     ///< polite close in progress
 };
-inline constexpr std::size_t node_status_count = 9;
+inline constexpr std::size_t node_status_count = 8;
 const char* to_string(node_status s) noexcept;
 
 /// What a worker should do next.
@@ -85,17 +81,15 @@ struct node_rec {
     bool exit_after_close = false; ///< closing for good (else reconnect after close)
     bool overdue_reported = false;
     bool has_permit = false;       ///< holds a permit of the registry's global cap
-    bool probe = false;            ///< the node probing a down endpoint
     bool timed = false;            ///< this lease is one of the sample timed precisely
     close_reason closing_reason = close_reason::broken;
-    std::uint32_t attempt = 0;     ///< consecutive failed connects (backoff exponent)
     std::uint64_t uses = 0;
-    time_point retry_at{};
+    std::uint64_t connect_gen = 0; ///< the failure generation its current connect started in
     time_point connect_started{};
     time_point expires_at = never;  ///< max_lifetime with jitter
     time_point last_activity{};     ///< last checkin or successful check
     time_point lease_start{};
-    node_rec* prev = nullptr;  ///< idle list links
+    node_rec* prev = nullptr;  ///< links of the idle or the parked list
     node_rec* next = nullptr;
     void* io = nullptr;  ///< the I/O layer's worker
 };
@@ -120,14 +114,20 @@ public:
     virtual void drained(std::error_code ec) = 0;
 };
 
-/// The registry's global cap on connections, shared across pools.
+/// The registry's global cap on connections, shared across pools. Called with the pool's
+/// lock held (lock order: pool, then permit source).
 class permit_source {
 public:
     virtual ~permit_source() = default;
     /// Take one permit for `requester`; false means "not now" (the source remembers the
     /// requester and calls its on_permit_available later).
-    virtual bool try_acquire(void* requester, std::size_t open_now) = 0;
+    virtual bool try_acquire(void* requester) = 0;
     virtual void release(void* requester) = 0;
+    /// True when another pool waits for a permit and `requester` holds more than its fair
+    /// share: a connection of requester's that would go idle should close instead.
+    virtual bool should_yield(void* /*requester*/) { return false; }
+    /// The requester is going away: forget it (called once, from its destructor).
+    virtual void detach(void* /*requester*/) {}
 };
 
 /// Result of checkout().
@@ -186,7 +186,6 @@ public:
     /// Stop new leases; fail queued waiters; close idle nodes now and leased ones at
     /// checkin; at `deadline` abort leases still out. io_sink::drained when all are gone.
     void drain(time_point now, time_point deadline);
-    bool draining() const noexcept { return closing_; }
 
     /// The registry wants a permit back for a pool below its fair share: close one idle
     /// connection (the coldest), even below the base size. False if none is idle.
@@ -204,19 +203,34 @@ public:
 
 private:
     enum class avail { leased, idled, closing };
+    struct node_list {
+        node_rec* head = nullptr;
+        node_rec* tail = nullptr;
+    };
 
     void set_status(node_rec& n, node_status s);
-    void idle_push(node_rec& n);
-    void idle_remove(node_rec& n);
+    node_list* list_of(node_status s) noexcept;
+    static void list_push_front(node_list& l, node_rec& n);
+    static void list_push_back(node_list& l, node_rec& n);
+    static void list_remove(node_list& l, node_rec& n);
     node_rec* idle_peek() const noexcept;
+    node_rec* idle_after(const node_rec& n) const noexcept;
+    bool due_for_check(const node_rec& n, time_point now) const noexcept;
+    void serve_waiters(time_point now);
     void waiter_push(waiter_rec& w);
     void waiter_remove(waiter_rec& w);
     waiter_rec* pop_live_waiter(time_point now);
     void fail_all_waiters(std::error_code ec, checkout_result r, time_point now);
 
-    node_rec* spawn(time_point now);
+    std::size_t capacity() const noexcept { return opts_.size + opts_.max_overflow; }
+    node_rec* spawn_with_permit();
     void free_node(node_rec& n, time_point now);
     void grow(time_point now);
+    action want_connect(node_rec& n, time_point now);
+    void pump_gate(time_point now, node_rec* self = nullptr);
+    void connect_done(node_rec& n) noexcept;
+    void note_break(time_point now);
+    clock::duration retry_delay(time_point now);
     void lease_to(node_rec& n, time_point now);
     avail make_available(node_rec& n, time_point now);
     void begin_close(node_rec& n, close_reason r);
@@ -224,6 +238,7 @@ private:
     void command(node_rec& n, node_cmd cmd, time_point now);
     void command_close(node_rec& n, close_reason r);
     action take(node_rec& n, time_point now);
+    action connected(node_rec& n, time_point now);
     action connect_failed(node_rec& n, std::error_code ec, time_point now);
     action after_close(node_rec& n, time_point now);
     action resume_wait(node_rec& n, time_point now);
@@ -244,25 +259,36 @@ private:
     event_hook hook_;
     permit_source* permits_ = nullptr;
     void* permit_requester_ = nullptr;
-    bool permit_refused_ = false;
 
     std::vector<std::unique_ptr<node_rec>> nodes_;  // all live nodes
     std::array<std::size_t, node_status_count> counts_{};
     std::size_t total_ = 0;
-    node_rec* idle_head_ = nullptr;  // LIFO pops the head; FIFO pops the tail
-    node_rec* idle_tail_ = nullptr;
+    node_list idle_;    // newest at the head: LIFO takes the head, FIFO the tail
+    node_list parked_;  // the connect gate's queue, oldest at the head
     waiter_rec* wait_head_ = nullptr;
     waiter_rec* wait_tail_ = nullptr;
     std::size_t waiter_count_ = 0;
     std::uint64_t next_id_ = 1;
     std::uint64_t rng_;
 
-    // Supervision.
-    std::deque<time_point> failures_;  // within restart_period
+    // Supervision: the connect gate. Normally every worker that wants to connect does so at
+    // once. After a failure (or connections breaking together) the pool is `recovering_`:
+    // one attempt at a time, the next one no earlier than next_attempt_at_ (backoff with
+    // jitter, growing with the episode's age), and each success doubles how many may run
+    // at once (slow start) until nobody waits at the gate. A failure "counts" (for restart
+    // intensity, the backoff and the ramp) only if no other failure was counted since its
+    // attempt began (gen_), so connections that fail together are one failure.
+    std::deque<time_point> failures_;  // counted failures within restart_period
     std::error_code last_cause_;
     bool down_ = false;
     time_point down_since_{};
-    bool probing_ = false;
+    bool recovering_ = false;
+    time_point episode_start_{};
+    time_point next_attempt_at_ = time_point::min();
+    std::size_t allowed_ = static_cast<std::size_t>(-1);  // connects of the current generation at once
+    std::uint64_t gen_ = 1;
+    std::size_t gen_in_flight_ = 0;  // connects started in generation gen_, not yet reported
+    time_point last_break_{};         // last close of a connection found broken
 
     // Drain.
     bool closing_ = false;
