@@ -216,8 +216,16 @@ public:
     /// One request ended: `kind` names its outcome; `checkout` is what the pool should have
     /// counted for its checkout (none: the checkout was never attempted).
     void finished(const std::string& kind, std::optional<checkout_result> checkout, clock_type::time_point deadline) {
-        const auto late = clock_type::now() - deadline;
+        const auto now = clock_type::now();
+        const auto late = now - deadline;
         std::lock_guard lk(mu_);
+        if (kind.rfind("ok", 0) == 0 || kind.rfind("sent", 0) == 0) {
+            if (last_success_ && now - *last_success_ > longest_gap_) {
+                longest_gap_ = now - *last_success_;
+                gap_start_ = *last_success_;
+            }
+            last_success_ = now;
+        }
         ++finished_;
         ++by_kind_[kind];
         if (checkout) ++checkouts_[static_cast<std::size_t>(*checkout)];
@@ -254,6 +262,26 @@ public:
         std::lock_guard lk(mu_);
         return late_count_;
     }
+    /// The longest time between two successful requests, in ms: how long the callers went
+    /// without service (compare with the proxy's longest refuse or restart episode, 1.5 s).
+    double longest_gap_ms() {
+        std::lock_guard lk(mu_);
+        return std::chrono::duration<double, std::milli>(longest_gap_).count();
+    }
+    /// How much of that longest gap the server was unreachable, in ms, from the proxy's
+    /// episodes ([kind, start, end] in CLOCK_MONOTONIC seconds, which steady_clock is on Linux).
+    double unavailable_in_gap_ms(const nlohmann::json& episodes) {
+        std::lock_guard lk(mu_);
+        const double g0 = std::chrono::duration<double>(gap_start_.time_since_epoch()).count();
+        const double g1 = g0 + std::chrono::duration<double>(longest_gap_).count();
+        double overlap = 0;
+        for (const auto& e : episodes) {
+            const double a = std::max(g0, e.at(1).get<double>());
+            const double b = std::min(g1, e.at(2).get<double>());
+            if (b > a) overlap += b - a;
+        }
+        return overlap * 1000;
+    }
 
 private:
     std::mutex mu_;
@@ -263,6 +291,9 @@ private:
     std::map<std::string, std::uint64_t> by_kind_;
     std::array<std::uint64_t, checkout_result_count> checkouts_{};
     std::chrono::nanoseconds max_late_ = std::chrono::nanoseconds::min();
+    std::optional<clock_type::time_point> last_success_;
+    clock_type::time_point gap_start_{};
+    clock_type::duration longest_gap_{0};
 };
 
 constexpr std::size_t event_kind_count = static_cast<std::size_t>(event_kind::adapter_exception) + 1;
@@ -665,13 +696,16 @@ void echo_case(bool use_tls) {
     CHECK_MESSAGE(log.max_late_ms() < static_cast<double>(lateness_bound.count()),
                   "a request ended " << log.max_late_ms() << " ms past its deadline");
     const auto faults = proxy.stats();
-    std::printf("chaos %s: seed=%llu seconds=%lld callers=%zu+%zu requests=%llu faults=%s proxy_connections=%llu "
-                "outcomes=%s max_past_deadline_ms=%.1f late=%llu fds=%zu/%zu recovery_ms=%.0f %s events=%s\n",
+    const auto episodes = nlohmann::json::parse(proxy.command("EPISODES").substr(3));
+    std::printf("chaos %s: seed=%llu seconds=%lld callers=%zu+%zu requests=%llu faults=%s proxy_connections=%llu server_unavailable_ms=%lld "
+                "outcomes=%s max_past_deadline_ms=%.1f late=%llu longest_without_success_ms=%.0f (server_unavailable_in_it_ms=%.0f) fds=%zu/%zu recovery_ms=%.0f %s events=%s\n",
                 name.c_str(), static_cast<unsigned long long>(seed), static_cast<long long>(chaos_time.count()),
                 coroutine_callers, blocking_callers, static_cast<unsigned long long>(log.finished_count()),
                 faults["faults"].dump().c_str(), static_cast<unsigned long long>(faults["connections"].get<std::uint64_t>()),
-                map_to_string(kinds).c_str(), log.max_late_ms(), static_cast<unsigned long long>(log.late_count()),
-                fds_before, fds_after, recovery_ms, pool_summary.c_str(), events.to_string().c_str());
+                static_cast<long long>(faults["unavailable_ms"].get<std::int64_t>()), map_to_string(kinds).c_str(),
+                log.max_late_ms(), static_cast<unsigned long long>(log.late_count()), log.longest_gap_ms(),
+                log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, pool_summary.c_str(),
+                events.to_string().c_str());
     std::fflush(stdout);
 }
 
@@ -710,6 +744,9 @@ std::set<std::string> complete_dumps(const std::string& dir, std::size_t& files)
     }
     return ids;
 }
+
+[[maybe_unused]] pool& as_pool(pool& p) { return p; }
+[[maybe_unused]] pool& as_pool(const std::shared_ptr<pool>& p) { return *p; }
 
 void smtp_case() {
     const std::string sink = "/usr/sbin/smtp-sink";
@@ -775,8 +812,10 @@ void smtp_case() {
         io_runner io(2);
         registry reg(io.context().get_executor());
         // The mailer's keyed pool, created here first so that its event hook sees everything.
-        pool& p = reg.pool_for(
-            a.server, a.client.cred, [&] { return any_adapter(smtp::adapter(a.client)); }, a.pool);
+        // (registry::pool_for returned pool& and now returns a shared handle: either works.)
+        auto&& handle =
+            reg.pool_for(a.server, a.client.cred, [&] { return any_adapter(smtp::adapter(a.client)); }, a.pool);
+        pool& p = as_pool(handle);
         p.set_event_hook(events.hook());
         smtp::mailer mail(reg);
         io.start();
@@ -900,6 +939,7 @@ void smtp_case() {
 
     // No message reported sent that the server did not receive whole.
     const auto faults = proxy.stats();
+    const auto episodes = nlohmann::json::parse(proxy.command("EPISODES").substr(3));
     std::size_t files = 0;
     const auto received = complete_dumps(dump_dir, files);
     std::vector<std::string> missing;
@@ -911,14 +951,15 @@ void smtp_case() {
     std::size_t extra = 0;  // received whole but not reported sent: the reply was lost (allowed)
     for (const auto& id : received)
         if (!sent_ids.count(id)) ++extra;
-    std::printf("chaos smtp: seed=%llu seconds=%lld callers=%zu+%zu requests=%llu faults=%s proxy_connections=%llu "
-                "outcomes=%s max_past_deadline_ms=%.1f late=%llu fds=%zu/%zu recovery_ms=%.0f sent=%zu "
+    std::printf("chaos smtp: seed=%llu seconds=%lld callers=%zu+%zu requests=%llu faults=%s proxy_connections=%llu server_unavailable_ms=%lld "
+                "outcomes=%s max_past_deadline_ms=%.1f late=%llu longest_without_success_ms=%.0f (server_unavailable_in_it_ms=%.0f) fds=%zu/%zu recovery_ms=%.0f sent=%zu "
                 "server_received_whole=%zu sent_not_received=%zu received_not_reported_sent=%zu dump_files=%zu %s events=%s\n",
                 static_cast<unsigned long long>(seed), static_cast<long long>(chaos_time.count()), coroutine_callers,
                 blocking_callers, static_cast<unsigned long long>(sends_total), faults["faults"].dump().c_str(),
-                static_cast<unsigned long long>(faults["connections"].get<std::uint64_t>()), map_to_string(log.by_kind()).c_str(),
-                log.max_late_ms(), static_cast<unsigned long long>(log.late_count()), fds_before, fds_after, recovery_ms,
-                sent_ids.size(), received.size(), missing.size(), extra, files, pool_summary.c_str(),
+                static_cast<unsigned long long>(faults["connections"].get<std::uint64_t>()),
+                static_cast<long long>(faults["unavailable_ms"].get<std::int64_t>()), map_to_string(log.by_kind()).c_str(),
+                log.max_late_ms(), static_cast<unsigned long long>(log.late_count()), log.longest_gap_ms(),
+                log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, sent_ids.size(), received.size(), missing.size(), extra, files, pool_summary.c_str(),
                 events.to_string().c_str());
     std::fflush(stdout);
 }

@@ -33,13 +33,16 @@ kind (mid-session strikes included; "mid_session" counts those separately).
 
 Control: one command per line on the control port, one reply line ("OK ..." or "ERR ..."):
   STATS              OK {"connections": n, "open": n, "faults": {kind: count},
-                     "mid_session": n, "upstream_unavailable": n, ...} (JSON); connections
-                     accepted while the upstream was down are closed at once and counted
-                     as upstream_unavailable
+                     "mid_session": n, "upstream_unavailable": n, "unavailable_ms": n,
+                     ...} (JSON); connections accepted while the upstream was down are
+                     closed at once and counted as upstream_unavailable; unavailable_ms is
+                     the time spent in refuse and restart episodes
   CHAOS ON|OFF       start or stop the random schedule. OFF also ends every episode (listens
                      again, upstream running), and resets every connection still under a
                      fault (blackholed, delayed, scheduled to be reset), so what is left
                      open afterwards is plain relaying
+  EPISODES           OK [[kind, start, end], ...]: the refuse and restart episodes so far,
+                     in CLOCK_MONOTONIC seconds (asyncio's clock; C++ steady_clock on Linux)
   NEXT KIND [ARG]    give the next accepted connection this fault (ARG: bytes for
                      close_after/blackhole, ms for latency/reset)
   RESET_ALL | REFUSE MS | RESTART MS   inject that episode now
@@ -288,6 +291,8 @@ class Proxy:
         self.chaos_tasks = []
         self.episode_lock = asyncio.Lock()
         self.listening = False
+        self.unavailable_s = 0.0  # time spent in refuse and restart episodes
+        self.episodes = []  # [kind, start, end] of each, in CLOCK_MONOTONIC seconds
 
     # --- upstream process ------------------------------------------------------------------
     async def upstream_accepts(self):
@@ -379,14 +384,23 @@ class Proxy:
             if kind == "reset_all":
                 for c in list(self.conns):
                     c.reset()
-            elif kind == "refuse":
-                await self.stop_listening()
-                await asyncio.sleep(ms / 1000.0)
-                await self.listen()
-            elif kind == "restart":
-                self.kill_upstream()
-                await asyncio.sleep(ms / 1000.0)
-                await self.start_upstream()
+                return
+            # The server is unreachable from here until the episode ends (or is cancelled by
+            # CHAOS OFF, which then makes it reachable again before it answers).
+            started = asyncio.get_running_loop().time()
+            try:
+                if kind == "refuse":
+                    await self.stop_listening()
+                    await asyncio.sleep(ms / 1000.0)
+                    await self.listen()
+                elif kind == "restart":
+                    self.kill_upstream()
+                    await asyncio.sleep(ms / 1000.0)
+                    await self.start_upstream()
+            finally:
+                ended = asyncio.get_running_loop().time()
+                self.unavailable_s += ended - started
+                self.episodes.append([kind, started, ended])
 
     async def schedule(self):
         kinds = [k for k in EPISODE_KINDS if k in self.args.kinds]
@@ -450,6 +464,7 @@ class Proxy:
             "upstream_unavailable": self.counts["upstream_unavailable"],
             "upstream_spawn_failures": self.counts["upstream_spawn_failures"],
             "mid_session": self.counts["mid_session"],
+            "unavailable_ms": round(self.unavailable_s * 1000),
             "faults": {k: self.counts[k] for k in ALL_KINDS},
         }
 
@@ -478,6 +493,8 @@ class Proxy:
         try:
             if cmd == "STATS":
                 return "OK " + json.dumps(self.stats(), sort_keys=True)
+            if cmd == "EPISODES":
+                return "OK " + json.dumps(self.episodes)
             if cmd == "CHAOS" and len(rest) == 1 and rest[0].upper() in ("ON", "OFF"):
                 await self.set_chaos(rest[0].upper() == "ON")
                 return "OK chaos " + rest[0].lower()
