@@ -261,13 +261,15 @@ public:
         return retired.size();
     }
 
-    std::size_t retire_all() {
+    std::size_t retire_all(std::chrono::milliseconds deadline) {
         std::unordered_map<pool_key, entry> retired;
         {
             std::lock_guard lk(mu_);
             retired.swap(keyed_);
         }
-        for (auto& [k, e] : retired) e.p->close();
+        // Drained like stop_pool(): leases out finish (until the deadline), new checkouts
+        // through a handle still held get pool_closed. The handle lives until the drain ends.
+        for (auto& [k, e] : retired) e.p->async_drain(deadline, [keep = e.p](std::error_code) {});
         return retired.size();
     }
 
@@ -310,6 +312,6 @@ std::vector<pool_stats> registry::stats() const { return impl_->stats(); }
 std::size_t registry::permits_in_use() const { return impl_->permits_in_use(); }
 std::size_t registry::size() const { return impl_->size(); }
 std::size_t registry::retire_idle() { return impl_->retire_idle(); }
-std::size_t registry::retire_all() { return impl_->retire_all(); }
+std::size_t registry::retire_all(std::chrono::milliseconds deadline) { return impl_->retire_all(deadline); }
 
 }  // namespace netpool

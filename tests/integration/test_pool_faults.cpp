@@ -286,4 +286,53 @@ TEST_CASE("checkout_blocking refuses to run on the pool's own threads, whatever 
     tp.join();
 }
 
+
+TEST_CASE("threads: keyed pools used from several threads while the registry retires them") {
+    // For ThreadSanitizer (scripts/test runs '*threads*' in build-tsan/): plain threads check
+    // out through registry handles with the blocking API while another thread retires every
+    // keyed pool again and again; a two-thread io_context runs the pools.
+    test::server_thread srv;
+    test::io_threads io(2);
+    registry_options ro;
+    ro.global_cap = 6;
+    registry reg(io.executor(), ro);
+    auto make = [] { return any_adapter(echo::adapter{}); };
+    std::atomic<int> ok{0}, closed{0}, other{0};
+    std::vector<std::thread> users;
+    for (int t = 0; t < 4; ++t) {
+        users.emplace_back([&, t] {
+            for (int i = 0; i < 100; ++i) {
+                auto p = reg.pool_for(plain(srv.port()), credentials{"u" + std::to_string(t % 3), "pw"}, make,
+                                      sized(2, 2));
+                std::error_code ec;
+                lease l = p->checkout_blocking(2s, ec);
+                if (!ec) {
+                    ++ok;
+                    (void)p->stats();
+                } else if (ec == errc::pool_closed) {
+                    ++closed;
+                } else {
+                    ++other;
+                    MESSAGE(ec.message());
+                }
+            }
+        });
+    }
+    std::thread retirer([&] {
+        for (int i = 0; i < 30; ++i) {
+            std::this_thread::sleep_for(5ms);
+            reg.retire_all();
+            (void)reg.stats();
+        }
+    });
+    for (auto& th : users) th.join();
+    retirer.join();
+    MESSAGE(ok.load() << " leases, " << closed.load() << " met a retired pool");
+    CHECK(ok + closed == 400);
+    CHECK(other == 0);
+    CHECK(ok > 0);
+    reg.retire_all();
+    std::this_thread::sleep_for(100ms);
+    CHECK(reg.permits_in_use() == 0);
+}
 }  // TEST_SUITE

@@ -25,6 +25,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <atomic>
+#include <thread>
 
 using namespace std::chrono_literals;
 namespace smtp = netpool::smtp;
@@ -340,4 +342,67 @@ TEST_CASE("plaintext AUTH is refused before anything is sent; envelope errors se
     settle(io);
 }
 
+
+TEST_CASE("threads: the mailer from several threads while the registry retires its pools") {
+    // The server runs on its own thread; the mailer's pools on a two-thread io_context;
+    // four plain threads send with send_blocking while a fifth retires every keyed pool
+    // again and again. Meant for ThreadSanitizer (scripts/test runs it in build-tsan/).
+    asio::io_context server_io;
+    std::atomic<int> accepted{0};
+    scripted_server server(server_io, [&](const std::string& line, int) {
+        if (line == "<connect>") ++accepted;
+        if (starts(line, "AUTH PLAIN ")) return std::string("235 2.7.0 ok\r\n");
+        return usual(line, "250-PIPELINING\r\n250-AUTH PLAIN\r\n");
+    });
+    std::thread server_thread([&] {
+        auto guard = asio::make_work_guard(server_io);
+        server_io.run_for(60s);
+    });
+    const std::uint16_t port = server.port();
+    {
+        netpool::test::io_threads io(2);
+        netpool::registry reg(io.executor());
+        smtp::mailer mailer(reg);
+        std::atomic<bool> stop{false};
+        std::atomic<int> sent{0}, closed{0}, other{0};
+        std::vector<std::thread> senders;
+        for (int t = 0; t < 4; ++t) {
+            senders.emplace_back([&, t] {
+                auto a = account_for(port);
+                a.pool.size = 2;
+                a.pool.max_overflow = 2;
+                a.client.cred.user = "user" + std::to_string(t % 2);  // two keyed pools
+                a.client.cred.secret = "pw";
+                a.client.allow_plaintext_auth = true;  // loopback test server without TLS
+                for (int i = 0; i < 25 && !stop; ++i) {
+                    const auto r = mailer.send_blocking(a, simple_message({"you@test.example"}));
+                    if (r.sent) ++sent;
+                    else if (r.ec == netpool::errc::pool_closed) ++closed;  // retired under it
+                    else {
+                        ++other;
+                        MESSAGE(r.to_string());
+                    }
+                }
+            });
+        }
+        std::thread retirer([&] {
+            for (int i = 0; i < 20; ++i) {
+                std::this_thread::sleep_for(10ms);
+                reg.retire_all();
+            }
+        });
+        for (auto& th : senders) th.join();
+        stop = true;
+        retirer.join();
+        MESSAGE(sent.load() << " sent, " << closed.load() << " met a retired pool, " << accepted.load()
+                            << " connections");
+        CHECK(sent + closed == 100);
+        CHECK(other == 0);
+        CHECK(sent > 0);
+        reg.retire_all();
+        std::this_thread::sleep_for(200ms);  // QUIT and closes finish before the threads stop
+    }
+    server_io.stop();
+    server_thread.join();  // the server is closed by its destructor, on this thread
+}
 }  // TEST_SUITE

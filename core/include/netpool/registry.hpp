@@ -74,9 +74,11 @@ public:
     /// Retire keyed pools idle longer than retire_idle_after (also run by an internal
     /// timer when that option is set). Returns how many were retired.
     std::size_t retire_idle();
-    /// Retire every keyed pool now (leased or not): each is closed and removed; handles
-    /// held elsewhere stay valid (closed). Returns how many. For shutdown and tests.
-    std::size_t retire_all();
+    /// Retire every keyed pool now, leased or not: each is removed and drained (leases out
+    /// may finish until `deadline`, then their sockets are shut down; new checkouts through a
+    /// handle still held fail with pool_closed). Returns how many. A later pool_for() makes
+    /// a new pool for the key.
+    std::size_t retire_all(std::chrono::milliseconds deadline = std::chrono::milliseconds::max());
 
 private:
     std::shared_ptr<detail::registry_impl> impl_;
