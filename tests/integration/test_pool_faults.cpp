@@ -9,6 +9,7 @@
 #include <netpool/echo/server.hpp>
 
 #include <asio/bind_executor.hpp>
+#include <asio/execution.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -61,6 +62,21 @@ awaitable<std::error_code> echo_once(pool& p, std::chrono::milliseconds timeout)
     if (ec) l.discard();
     co_return ec;
 }
+
+/// A user's executor: forwards to an io_context's executor held after other members, so it
+/// shares no layout with io_context::executor_type (an unchecked target<T>() cast misreads it).
+struct wrapped_executor {
+    std::uint64_t tag[3] = {0x5a5a5a5a5a5a5a5a, 1, 2};
+    asio::io_context::executor_type inner;
+
+    explicit wrapped_executor(asio::io_context::executor_type e) : inner(e) {}
+    asio::execution_context& query(asio::execution::context_t) const noexcept { return inner.context(); }
+    static constexpr asio::execution::blocking_t::never_t query(asio::execution::blocking_t) noexcept { return {}; }
+    wrapped_executor require(asio::execution::blocking_t::never_t) const { return *this; }
+    template <class F> void execute(F f) const { asio::execution::execute(inner, std::move(f)); }
+    bool operator==(const wrapped_executor& o) const noexcept { return inner == o.inner; }
+    bool operator!=(const wrapped_executor& o) const noexcept { return !(*this == o); }
+};
 
 }  // namespace
 
@@ -262,6 +278,20 @@ TEST_CASE("checkout_blocking refuses to run on the pool's own threads, whatever 
     CHECK(refused_on(ioc.get_executor()));
     CHECK(refused_on(asio::make_strand(ioc.get_executor())));
     CHECK(refused_on(asio::make_strand(asio::any_io_executor(ioc.get_executor()))));
+    CHECK(refused_on(asio::any_io_executor(wrapped_executor(ioc.get_executor()))));
+    // The same wrapper as the pool's own executor.
+    pool w(asio::any_io_executor(wrapped_executor(ioc.get_executor())), plain(srv.port()), echo::adapter{}, sized(1, 0),
+           "wrapped");
+    CHECK(test::run_on(ioc.get_executor(), [&]() -> awaitable<bool> {
+        std::error_code ec;
+        try {
+            (void)w.checkout_blocking(10ms, ec);
+        } catch (const std::logic_error&) {
+            co_return true;
+        }
+        co_return false;
+    }()));
+    w.close();
     ioc.stop();
     runner.join();
 

@@ -93,8 +93,8 @@ asio::awaitable<fetch_result> attempt(const pool_and_adapter& pa, const std::str
     const auto fail = [&](std::error_code e, std::string stage) {
         r.ec = e;
         r.stage = std::move(stage);
-        if (!adapter::must_discard(e)) r.detail = failure_detail(*l);
-        else l.discard();  // BYE, I/O or parse error, timeout: the session is unusable
+        r.detail = failure_detail(*l);  // e.g. which limit a hostile server hit, and its value
+        if (adapter::must_discard(e)) l.discard();  // BYE, I/O or parse error, timeout: the session is unusable
         return std::move(r);
     };
 
