@@ -84,6 +84,22 @@ std::uint64_t base_seed() {
     return 20261202;
 }
 
+/// NETPOOL_CHAOS_TRACE=1: after each case, print what happened around the longest time
+/// without a successful request (the proxy's episodes, the pool's events, the outcomes).
+bool trace_enabled() {
+    const char* s = std::getenv("NETPOOL_CHAOS_TRACE");
+    return s != nullptr && *s != '\0' && *s != '0';
+}
+
+/// Seconds on CLOCK_MONOTONIC (steady_clock on Linux), the proxy's clock.
+double mono(clock_type::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+/// One line of a trace: when, and what.
+struct trace_entry {
+    double at;
+    std::string what;
+};
+
 /// The pool under test: defaults, except its size (the same as the defaults, spelled out).
 pool_options chaos_pool_options() {
     pool_options o;
@@ -219,6 +235,7 @@ public:
         const auto now = clock_type::now();
         const auto late = now - deadline;
         std::lock_guard lk(mu_);
+        if (trace_) trace_->push_back({mono(now), kind});
         if (kind.rfind("ok", 0) == 0 || kind.rfind("sent", 0) == 0) {
             if (last_success_ && now - *last_success_ > longest_gap_) {
                 longest_gap_ = now - *last_success_;
@@ -268,6 +285,27 @@ public:
         std::lock_guard lk(mu_);
         return std::chrono::duration<double, std::milli>(longest_gap_).count();
     }
+    /// The gap's bounds in CLOCK_MONOTONIC seconds.
+    std::pair<double, double> gap() {
+        std::lock_guard lk(mu_);
+        const double g0 = mono(gap_start_);
+        return {g0, g0 + std::chrono::duration<double>(longest_gap_).count()};
+    }
+    /// Outcomes ending in [from, to], counted per 250 ms, as trace lines.
+    std::vector<trace_entry> trace(double from, double to) {
+        std::lock_guard lk(mu_);
+        std::map<long long, std::map<std::string, int>> buckets;
+        if (trace_)
+            for (const auto& e : *trace_)
+                if (e.at >= from && e.at <= to) ++buckets[static_cast<long long>(e.at * 4)][e.what];
+        std::vector<trace_entry> out;
+        for (const auto& [b, m] : buckets) {
+            std::string line = "outcomes in the next 250 ms:";
+            for (const auto& [k, n] : m) line += ' ' + k + '=' + std::to_string(n);
+            out.push_back({static_cast<double>(b) / 4, line});
+        }
+        return out;
+    }
     /// How much of that longest gap the server was unreachable, in ms, from the proxy's
     /// episodes ([kind, start, end] in CLOCK_MONOTONIC seconds, which steady_clock is on Linux).
     double unavailable_in_gap_ms(const nlohmann::json& episodes) {
@@ -293,6 +331,8 @@ private:
     std::chrono::nanoseconds max_late_ = std::chrono::nanoseconds::min();
     std::optional<clock_type::time_point> last_success_;
     clock_type::time_point gap_start_{};
+    std::optional<std::vector<trace_entry>> trace_ =
+        trace_enabled() ? std::optional<std::vector<trace_entry>>(std::in_place) : std::nullopt;
     clock_type::duration longest_gap_{0};
 };
 
@@ -306,6 +346,14 @@ struct event_counts {
         return [this](const event& e) {
             ++kinds[static_cast<std::size_t>(e.kind)];
             if (e.kind == event_kind::closed) ++closed[static_cast<std::size_t>(e.reason)];
+            if (tracing && e.kind != event_kind::checked_out && e.kind != event_kind::checked_in) {
+                std::string what = std::string("pool event ") + netpool::to_string(e.kind) + " conn=" +
+                                   std::to_string(e.connection_id);
+                if (e.error) what += " error=" + short_name(e.error);
+                if (e.kind == event_kind::closed) what += std::string(" reason=") + netpool::to_string(e.reason);
+                std::lock_guard lk(mu);
+                trace.push_back({mono(clock_type::now()), std::move(what)});
+            }
             if (e.kind == event_kind::endpoint_down || e.kind == event_kind::endpoint_up) {
                 std::lock_guard lk(mu);
                 const auto now = clock_type::now();
@@ -325,6 +373,8 @@ struct event_counts {
         return std::chrono::duration<double, std::milli>(t).count();
     }
     std::mutex mu;
+    const bool tracing = trace_enabled();
+    std::vector<trace_entry> trace;
     std::optional<clock_type::time_point> down_since;
     clock_type::duration down_total{0};
     std::uint64_t of(event_kind k) const { return kinds[static_cast<std::size_t>(k)].load(); }
@@ -380,6 +430,31 @@ void check_stats_match_events(const pool_stats& s, const event_counts& ev, const
                                                      << "]");
     CHECK_MESSAGE(ev.of(event_kind::endpoint_up) <= ev.of(event_kind::endpoint_down),
                   "more endpoint_up than endpoint_down events");
+}
+
+/// With NETPOOL_CHAOS_TRACE: what happened from 1 s before the longest gap without a
+/// success to 1 s after it, in order, times relative to the gap's start.
+void print_trace(const std::string& name, outcome_log& log, event_counts& ev, const nlohmann::json& episodes) {
+    if (!trace_enabled()) return;
+    const auto [g0, g1] = log.gap();
+    const double from = g0 - 1, to = g1 + 1;
+    std::vector<trace_entry> all = log.trace(from, to);
+    {
+        std::lock_guard lk(ev.mu);
+        for (const auto& e : ev.trace)
+            if (e.at >= from && e.at <= to) all.push_back(e);
+    }
+    for (const auto& e : episodes) {
+        const std::string kind = e.at(0).get<std::string>();
+        all.push_back({e.at(1).get<double>(), "proxy " + kind + " begins (server unreachable)"});
+        all.push_back({e.at(2).get<double>(), "proxy " + kind + " ends (server reachable)"});
+    }
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
+    std::printf("trace %s: longest time without success %.0f ms, from t=0 (last success) to t=%.3f s\n", name.c_str(),
+                (g1 - g0) * 1000, g1 - g0);
+    for (const auto& e : all)
+        if (e.at >= from && e.at <= to) std::printf("  t=%+.3f %s\n", e.at - g0, e.what.c_str());
+    std::fflush(stdout);
 }
 
 /// An io_context run by `n` threads started only when asked, so a pool can be created and
@@ -707,6 +782,7 @@ void echo_case(bool use_tls) {
                 log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, pool_summary.c_str(),
                 events.to_string().c_str());
     std::fflush(stdout);
+    print_trace(name, log, events, episodes);
 }
 
 // --- SMTP -----------------------------------------------------------------------------------
@@ -962,6 +1038,7 @@ void smtp_case() {
                 log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, sent_ids.size(), received.size(), missing.size(), extra, files, pool_summary.c_str(),
                 events.to_string().c_str());
     std::fflush(stdout);
+    print_trace("smtp", log, events, episodes);
 }
 
 // --- the echo upstream (this executable, run by the proxy) ---------------------------------
