@@ -1,7 +1,14 @@
 // Endpoint and identity formatting, credential fingerprints and pool keys.
 #include <netpool/endpoint.hpp>
 
+#include <netpool/config.hpp>
 #include <netpool/detail/sha256.hpp>
+
+#if NETPOOL_HAS_TLS
+#include <openssl/rand.h>
+#endif
+
+#include <random>
 
 namespace netpool {
 namespace {
@@ -32,6 +39,27 @@ std::size_t mix(std::size_t seed, std::size_t v) noexcept {
 
 }  // namespace
 
+namespace detail {
+
+const std::array<std::uint8_t, 32>& process_key() {
+    // Made once, on first use (thread-safe static initialisation), and never leaves memory.
+    static const std::array<std::uint8_t, 32> key = [] {
+        std::array<std::uint8_t, 32> k{};
+#if NETPOOL_HAS_TLS
+        if (RAND_bytes(k.data(), static_cast<int>(k.size())) == 1) return k;
+#endif
+        std::random_device rd;  // a non-deterministic source on the platforms netpool supports
+        for (std::size_t i = 0; i < k.size(); i += 4) {
+            const auto v = rd();
+            for (std::size_t j = 0; j < 4; ++j) k[i + j] = static_cast<std::uint8_t>(v >> (8 * j));
+        }
+        return k;
+    }();
+    return key;
+}
+
+}  // namespace detail
+
 const char* to_string(tls_mode m) noexcept {
     switch (m) {
     case tls_mode::none: return "none";
@@ -51,14 +79,16 @@ std::string endpoint::to_string() const {
 std::string credentials::fingerprint() const {
     if (user.empty() && secret.empty()) return {};
 
-    // Hashed in pieces, so the secret is never copied outside the hash's own buffer (which
-    // it wipes). The '\0' separator keeps ("ab", "c") and ("a", "bc") apart.
-    detail::sha256 h;
+    // Keyed, so that nobody without this process's key can check a password guess against
+    // a fingerprint. Fed in pieces, so the secret is never copied outside the MAC's own
+    // buffers (which it wipes). The '\0' separator keeps ("ab", "c") and ("a", "bc") apart.
+    const auto& key = detail::process_key();
+    detail::hmac_sha256 h(key.data(), key.size());
     h.update(user);
     h.update(std::string_view("\0", 1));
     h.update(secret);
     auto digest = h.finish();
-    std::string out = detail::to_hex(digest.data(), 8);
+    std::string out = detail::to_hex(digest.data(), digest.size());
     detail::secure_zero(digest.data(), digest.size());
     return out;
 }
@@ -78,17 +108,11 @@ pool_key pool_key::make(const endpoint& ep, const credentials& cred) {
 }
 
 std::string pool_key::to_string() const {
+    // No user and no fingerprint: names end up in metrics and events, which are read by
+    // more people than the credentials are.
     std::string out;
-    if (!user.empty()) {
-        out += user;
-        out += '@';
-    }
     append_host_port(out, host, port);
     append_tls_suffix(out, tls);
-    if (!credential_fingerprint.empty()) {
-        out += '#';
-        out += credential_fingerprint;
-    }
     return out;
 }
 

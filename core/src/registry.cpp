@@ -5,10 +5,12 @@
 #include <asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 namespace netpool {
@@ -216,7 +218,15 @@ public:
             clamped.size = std::min(clamped.size, opts_.per_key_limit);
             clamped.max_overflow = std::min(clamped.max_overflow, opts_.per_key_limit - clamped.size);
         }
-        auto p = make_pool(ep, make(), clamped, key.to_string());
+        // The name carries no credential material (it is in metrics and events): the
+        // endpoint, a sequence number that tells pools of different identities apart, and the
+        // user only if asked for.
+        std::string name;
+        if (opts_.label_with_user && !key.user.empty()) name = key.user + '@';
+        name += key.to_string();
+        name += '#';
+        name += std::to_string(++keyed_sequence_);
+        auto p = make_pool(ep, make(), clamped, std::move(name));
         keyed_[key].p = p;
         return p;
     }
@@ -286,6 +296,7 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, entry, std::less<>> named_;
     std::unordered_map<pool_key, entry> keyed_;
+    std::uint64_t keyed_sequence_ = 0;  // guarded by mu_
 };
 
 }  // namespace detail

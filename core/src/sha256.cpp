@@ -1,5 +1,6 @@
 // SHA-256 as specified in FIPS 180-4: constants (4.2.2), initial hash value (5.3.3),
-// padding (5.1.1), message schedule and compression (6.2.2).
+// padding (5.1.1), message schedule and compression (6.2.2); HMAC-SHA256 on top of it
+// (RFC 2104 / FIPS 198-1).
 #include <netpool/detail/sha256.hpp>
 
 #include <algorithm>
@@ -148,6 +149,47 @@ sha256::digest_type sha256::hash(std::string_view s) noexcept {
     sha256 ctx;
     ctx.update(s);
     return ctx.finish();
+}
+
+hmac_sha256::hmac_sha256(const void* key, std::size_t key_size) noexcept {
+    // K0 (FIPS 198-1, 4): the key itself when it fits a block, its hash when longer; zeros after.
+    std::array<std::uint8_t, sha256::block_size> k0{};
+    if (key_size > sha256::block_size) {
+        sha256 kh;
+        kh.update(key, key_size);
+        auto d = kh.finish();
+        std::memcpy(k0.data(), d.data(), d.size());
+        secure_zero(d.data(), d.size());
+    } else if (key_size > 0) {
+        std::memcpy(k0.data(), key, key_size);
+    }
+    std::array<std::uint8_t, sha256::block_size> inner_pad;
+    for (std::size_t i = 0; i < k0.size(); ++i) {
+        inner_pad[i] = static_cast<std::uint8_t>(k0[i] ^ 0x36);
+        outer_pad_[i] = static_cast<std::uint8_t>(k0[i] ^ 0x5c);
+    }
+    inner_.update(inner_pad.data(), inner_pad.size());
+    secure_zero(inner_pad.data(), inner_pad.size());
+    secure_zero(k0.data(), k0.size());
+}
+
+hmac_sha256::~hmac_sha256() { secure_zero(outer_pad_.data(), outer_pad_.size()); }
+
+hmac_sha256::digest_type hmac_sha256::finish() noexcept {
+    // HMAC(K, m) = H((K0 ^ opad) || H((K0 ^ ipad) || m))
+    auto inner_digest = inner_.finish();
+    sha256 outer;
+    outer.update(outer_pad_.data(), outer_pad_.size());
+    outer.update(inner_digest.data(), inner_digest.size());
+    secure_zero(inner_digest.data(), inner_digest.size());
+    secure_zero(outer_pad_.data(), outer_pad_.size());
+    return outer.finish();
+}
+
+hmac_sha256::digest_type hmac_sha256::mac(std::string_view key, std::string_view message) noexcept {
+    hmac_sha256 h(key.data(), key.size());
+    h.update(message);
+    return h.finish();
 }
 
 std::string to_hex(const std::uint8_t* bytes, std::size_t size) {

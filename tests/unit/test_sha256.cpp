@@ -1,6 +1,6 @@
 // netpool's own SHA-256 (core/src/sha256.cpp) against the FIPS 180-4 example vectors
 // (NIST's "abc", the 448-bit two-block message, one million 'a'), the padding boundaries,
-// and incremental updates split at every position.
+// and incremental updates split at every position; HMAC-SHA256 against RFC 4231.
 #include <netpool/detail/sha256.hpp>
 #include <netpool/endpoint.hpp>
 
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 using netpool::detail::sha256;
@@ -100,10 +101,64 @@ TEST_CASE("incremental updates give the one-shot digest wherever the message is 
     }
 }
 
-TEST_CASE("credential fingerprints are the first 8 bytes of SHA-256(user '\\0' secret)") {
-    const std::string expected = hex(sha256::hash(std::string("alice\0s3cret", 12))).substr(0, 16);
-    CHECK(expected == "13ab6889a5081cba");
-    CHECK(netpool::credentials{"alice", "s3cret"}.fingerprint() == expected);
+namespace {
+std::string hmac_hex(const std::string& key, const std::string& data) {
+    const auto d = netpool::detail::hmac_sha256::mac(key, data);
+    return netpool::detail::to_hex(d.data(), d.size());
+}
+}  // namespace
+
+TEST_CASE("HMAC-SHA256: RFC 4231 test cases 1-7") {
+    // 1: a 20-byte key
+    CHECK(hmac_hex(std::string(20, '\x0b'), "Hi There") ==
+          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    // 2: a key shorter than the output
+    CHECK(hmac_hex("Jefe", "what do ya want for nothing?") ==
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    // 3: combined length of key and data larger than 64 bytes
+    CHECK(hmac_hex(std::string(20, '\xaa'), std::string(50, '\xdd')) ==
+          "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+    // 4: the key 0x01..0x19
+    std::string key4;
+    for (int i = 1; i <= 25; ++i) key4 += static_cast<char>(i);
+    CHECK(hmac_hex(key4, std::string(50, '\xcd')) ==
+          "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+    // 5: truncation to 128 bits (the RFC gives only the first 16 bytes)
+    CHECK(hmac_hex(std::string(20, '\x0c'), "Test With Truncation").substr(0, 32) == "a3b6167473100ee06e0c796c2955552b");
+    // 6: a key larger than the block size, hashed first
+    CHECK(hmac_hex(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First") ==
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    // 7: key and data both larger than the block size
+    CHECK(hmac_hex(std::string(131, '\xaa'),
+                   "This is a test using a larger than block-size key and a larger than block-size data. The key "
+                   "needs to be hashed before being used by the HMAC algorithm.") ==
+          "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+TEST_CASE("HMAC-SHA256: block-sized and empty keys, incremental updates") {
+    // Values from Python's hmac module.
+    CHECK(hmac_hex(std::string(64, 'k'), "") == "83026a325aaee70e36cfe607536aa1054104ad1077c36134810d4ccded1ccd3b");
+    CHECK(hmac_hex("", "") == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    const std::string key(20, '\x0b');
+    netpool::detail::hmac_sha256 h(key.data(), key.size());
+    h.update("Hi ");
+    h.update("There");
+    const auto d = h.finish();
+    CHECK(hex(d) == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
+TEST_CASE("credential fingerprints are HMAC-SHA256 under the process key, not a bare SHA-256") {
+    const std::string message("alice\0s3cret", 12);
+    const auto& k = netpool::detail::process_key();
+    const std::string key(reinterpret_cast<const char*>(k.data()), k.size());
+    CHECK(netpool::credentials{"alice", "s3cret"}.fingerprint() == hmac_hex(key, message));
+    // The old, unsalted form: neither it nor any prefix of it is the fingerprint.
+    const std::string unsalted = hex(sha256::hash(message));
+    CHECK(unsalted.substr(0, 16) == "13ab6889a5081cba");
+    CHECK(netpool::credentials{"alice", "s3cret"}.fingerprint().find(unsalted.substr(0, 8)) == std::string::npos);
+    // The key is random: not all zeros, and the same on every call in this process.
+    CHECK(std::any_of(k.begin(), k.end(), [](std::uint8_t b) { return b != 0; }));
+    CHECK(&netpool::detail::process_key() == &k);
 }
 
 }  // TEST_SUITE

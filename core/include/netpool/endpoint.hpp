@@ -38,7 +38,11 @@ struct credentials {
     std::string user;
     std::string secret;
 
-    /// First 16 hex digits of SHA-256(user '\0' secret); empty when both are empty.
+    /// Hex of HMAC-SHA256(k, user '\0' secret) under a random key k made once per process
+    /// (OpenSSL's RAND_bytes when built with TLS, else std::random_device); empty when both
+    /// are empty. Equal credentials give equal fingerprints within one process only, and
+    /// without k a fingerprint cannot be used to test password guesses. For telling
+    /// identities apart in memory (the registry's pool keys); never printed by netpool.
     std::string fingerprint() const;
 };
 
@@ -55,7 +59,9 @@ struct pool_key {
     std::string tls_profile;
 
     static pool_key make(const endpoint& ep, const credentials& cred);
-    /// "user@host:port+tls#fp": safe to log (the fingerprint is a hash prefix).
+    /// "host:port+tls": the endpoint part only, with no user and no credential material.
+    /// The registry names a keyed pool "host:port+tls#N" (N: its sequence number in the
+    /// registry), or "user@host:port+tls#N" with registry_options::label_with_user.
     std::string to_string() const;
     auto operator<=>(const pool_key&) const = default;
     bool operator==(const pool_key&) const = default;

@@ -29,6 +29,11 @@ struct registry_options {
     /// Keyed pools with no lease and no waiter for this long are drained and removed;
     /// 0 = never. Named pools are removed only by stop_pool().
     std::chrono::milliseconds retire_idle_after{0};
+    /// Keyed pools are named "host:port+tls#N", N being the pool's sequence number in this
+    /// registry (1, 2, ...; a pool retired and made again gets a new one): the name, which
+    /// is in stats, the Prometheus `pool` label and events, carries no credential material.
+    /// true: "user@host:port+tls#N" (the user name, never anything derived from the secret).
+    bool label_with_user = false;
 
     /// Throws config_error naming the field.
     void validate() const;
@@ -61,7 +66,8 @@ public:
     /// The pool for this endpoint and identity, created on first use with `make_adapter()`
     /// (called only when creating) and `options` (clamped to per_key_limit). A connection
     /// authenticated as one identity is never handed to a checkout for another: different
-    /// credentials (by fingerprint) mean different pools.
+    /// credentials (by fingerprint, a keyed hash: see credentials::fingerprint) mean
+    /// different pools. The pool's name: see registry_options::label_with_user.
     std::shared_ptr<pool> pool_for(const endpoint& ep, const credentials& cred,
                                    const std::function<any_adapter()>& make_adapter, const pool_options& options = {});
 
