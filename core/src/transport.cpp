@@ -37,9 +37,12 @@
 #include <openssl/x509_vfy.h>
 #endif
 
+#include <ctime>
+#include <deque>
 #include <exception>
 #include <typeinfo>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace netpool {
@@ -153,10 +156,135 @@ std::error_code configure_peer_name(SSL* ssl, const endpoint& ep) {
 
     if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) == 0) return {};
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    // NEVER_CHECK_SUBJECT: a certificate without a DNS subjectAltName is not matched on its
+    // subject CN (RFC 6125 6.4.4 practice, as browsers do): a CN is not an issued host name.
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, address.to_string().c_str())
                          : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
     return ok == 1 ? std::error_code{} : std::error_code(errc::tls_handshake_failed);
+}
+
+/// Session resumption. Each client context (a pool has its own) keeps the last few sessions
+/// its handshakes produced, each tagged with the peer it was made with: endpoint host and
+/// port, the name sent as SNI and verified, and the TLS profile. A handshake offers only a
+/// session whose tag is its own peer's, so a session never crosses endpoints or server names
+/// even when a context is shared. A resumed session carries the verification result of the
+/// full handshake it came from, which verified the same name under the same profile.
+///
+/// Sessions arrive through the new-session callback: at the end of a TLS 1.2 handshake, and
+/// for TLS 1.3 when a NewSessionTicket is read (after the handshake, with the first reads).
+/// The cache keeps copies: OpenSSL marks a connection's own session not resumable when the
+/// connection is freed without close_notify, which is how pooled connections end (TLS 1.1
+/// and later no longer ask for that; RFC 4346 7.2.1, RFC 8446). TLS 1.3 tickets are used once
+/// (RFC 8446 C.4); a TLS 1.2 session may be offered again.
+struct session_cache {
+    struct item {
+        std::string peer;
+        SSL_SESSION* session;
+    };
+    static constexpr std::size_t max_items = 8;
+
+    ~session_cache() {
+        for (auto& i : items) SSL_SESSION_free(i.session);
+    }
+
+    void put(std::string peer, SSL_SESSION* s) {
+        std::lock_guard lk(mu);
+        items.push_front(item{std::move(peer), s});
+        if (items.size() > max_items) {
+            SSL_SESSION_free(items.back().session);
+            items.pop_back();
+        }
+    }
+
+    /// A session for `peer` the caller owns one reference of, or null.
+    SSL_SESSION* take(const std::string& peer) {
+        std::lock_guard lk(mu);
+        const auto now = static_cast<long>(std::time(nullptr));
+        for (auto it = items.begin(); it != items.end();) {
+            SSL_SESSION* s = it->session;
+            const bool expired = SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) <= now;
+            if (expired || SSL_SESSION_is_resumable(s) != 1) {
+                SSL_SESSION_free(s);
+                it = items.erase(it);
+                continue;
+            }
+            if (it->peer != peer) {
+                ++it;
+                continue;
+            }
+            if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
+                items.erase(it);  // single use: the reference goes to the caller
+            } else {
+                SSL_SESSION_up_ref(s);
+            }
+            return s;
+        }
+        return nullptr;
+    }
+
+    std::mutex mu;
+    std::deque<item> items;  // newest first
+};
+
+void free_session_cache(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+    delete static_cast<session_cache*>(ptr);
+}
+void free_peer_tag(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); }
+
+/// ex_data slots: the cache on a client SSL_CTX, the peer tag on each SSL.
+int session_cache_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, free_session_cache);
+    return index;
+}
+int peer_tag_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_peer_tag);
+    return index;
+}
+
+session_cache* session_cache_of(SSL_CTX* ctx) {
+    const int index = session_cache_index();
+    return index < 0 ? nullptr : static_cast<session_cache*>(SSL_CTX_get_ex_data(ctx, index));
+}
+
+/// Called by OpenSSL with a new resumable session of `ssl`. Returns 0: the cache keeps a
+/// copy, not `s` itself.
+int on_new_session(SSL* ssl, SSL_SESSION* s) {
+    session_cache* cache = session_cache_of(SSL_get_SSL_CTX(ssl));
+    const int index = peer_tag_index();
+    const auto* peer = index < 0 ? nullptr : static_cast<const std::string*>(SSL_get_ex_data(ssl, index));
+    if (cache == nullptr || peer == nullptr || SSL_SESSION_is_resumable(s) != 1) return 0;
+    SSL_SESSION* copy = SSL_SESSION_dup(s);
+    if (copy != nullptr) cache->put(*peer, copy);
+    return 0;
+}
+
+/// The peer a session belongs to: everything that decides what the handshake verified.
+std::string peer_tag(const endpoint& ep) {
+    std::string tag = ep.host;
+    tag += '\0';
+    tag += std::to_string(ep.port);
+    tag += '\0';
+    tag += ep.tls_opts.server_name.empty() ? ep.host : ep.tls_opts.server_name;
+    tag += '\0';
+    tag += ep.tls_opts.verify ? "verify" : "noverify";
+    tag += '\0';
+    tag += ep.tls_opts.ca_file;
+    return tag;
+}
+
+/// Tags `ssl` with its peer and offers that peer's last session, if the context keeps any.
+void prepare_resumption(SSL* ssl, const endpoint& ep) {
+    session_cache* cache = session_cache_of(SSL_get_SSL_CTX(ssl));
+    const int index = peer_tag_index();
+    if (cache == nullptr || index < 0) return;
+    auto tag = std::make_unique<std::string>(peer_tag(ep));
+    SSL_SESSION* s = cache->take(*tag);
+    if (SSL_set_ex_data(ssl, index, tag.get()) == 1) tag.release();  // freed with the SSL
+    if (s != nullptr) {
+        SSL_set_session(ssl, s);  // takes its own reference
+        SSL_SESSION_free(s);
+    }
 }
 
 /// Puts TLS over the connected socket and performs the client handshake within `timeout`.
@@ -165,6 +293,7 @@ asio::awaitable<std::error_code> tls_handshake(connection& c, asio::ssl::context
                                                std::chrono::milliseconds timeout) {
     auto& tls = c.io().emplace_tls(ctx);
     if (auto ec = configure_peer_name(tls.native_handle(), c.remote())) co_return ec;
+    prepare_resumption(tls.native_handle(), c.remote());
 
     auto handshake = [](stream::tls_stream& s) -> asio::awaitable<std::error_code> {
         auto [ec] = co_await s.async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -194,6 +323,19 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& o
         if (ec) throw config_error("tls.ca_file", "cannot load the system's default CA paths: " + ec.message());
     }
     ctx->set_verify_mode(opts.verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
+
+    // Session resumption (see session_cache): OpenSSL's own client cache is not used, ours
+    // is filled by the callback and lives as long as the context.
+    if (opts.resume_sessions) {
+        SSL_CTX* native = ctx->native_handle();
+        const int index = session_cache_index();
+        auto cache = std::make_unique<session_cache>();
+        if (index >= 0 && SSL_CTX_set_ex_data(native, index, cache.get()) == 1) {
+            cache.release();  // freed with the SSL_CTX
+            SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+            SSL_CTX_sess_set_new_cb(native, on_new_session);
+        }
+    }
     return ctx;
 }
 #else

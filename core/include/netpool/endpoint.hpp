@@ -21,6 +21,10 @@ struct tls_options {
     bool verify = true;        ///< verify the chain and the host name
     std::string ca_file;       ///< PEM file of trusted CAs; empty = system default paths
     std::string server_name;   ///< SNI and name to verify; empty = endpoint host
+    /// Resume TLS sessions on reconnect (TLS 1.3 tickets, TLS 1.2 session IDs or tickets):
+    /// a pool's context keeps the last sessions of its endpoint and offers one only to the
+    /// same host, port, server name and trust settings. false: a full handshake every time.
+    bool resume_sessions = true;
 };
 
 struct endpoint {

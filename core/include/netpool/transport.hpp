@@ -33,7 +33,10 @@ namespace asio::ssl { class context; }
 namespace netpool {
 
 /// A client TLS context for `opts`: TLS 1.2+, peer verification on unless opts.verify is
-/// false, CAs from opts.ca_file (or the system's default paths when empty).
+/// false, CAs from opts.ca_file (or the system's default paths when empty). With
+/// opts.resume_sessions the context keeps the last few sessions its handshakes produced and
+/// connect_transport/start_tls offer one only to the peer (host, port, server name, trust
+/// settings) it came from.
 /// Throws config_error("tls.ca_file", ...) if the CA file cannot be loaded.
 /// Without TLS: throws config_error("tls", NETPOOL_NO_TLS_REASON).
 std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& opts);
