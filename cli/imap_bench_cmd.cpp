@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "imap_common.hpp"
 
+#include "terminal.hpp"
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/imap/adapter.hpp>
@@ -238,6 +239,8 @@ int imap_bench_main(std::span<const std::string_view> args) {
     if (auto why = ic::read_server_options(o, cfg.server)) return usage_error(*why);
     const auto& srv = cfg.server;
     const ic::redactor redact(srv);
+    // Redacted before it is escaped: an escaped password (a `"` or `\\` in it) would not match.
+    const auto json = [&redact](std::string_view s) { return ic::json_string(redact(std::string(s))); };
 
     imap::client_options copts;
     copts.cred.user = srv.user;
@@ -286,7 +289,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             asio::detached);
         ioc.run();
         if (!why.empty()) {
-            std::string msg = "netpool imap-bench: cannot use " + server + ": " + why;
+            std::string msg = "netpool imap-bench: cannot use " + server + ": " + terminal_safe(redact(why));
             if (why.find("Connection refused") != std::string::npos) msg += "\n  hint: nothing listens there";
             else if (why.find("verif") != std::string::npos)
                 msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_verify_failed));
@@ -298,7 +301,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
         std::ostringstream h;
         h << "server " << server << ", user " << ic::shown_user(srv)
           << (srv.ep.tls == tls_mode::none ? ", no TLS" : ", TLS verified") << "; mailbox "
-          << ic::json_string(srv.mailbox) << " with " << exists << " messages; concurrency " << cfg.concurrency
+          << json(srv.mailbox) << " with " << exists << " messages; concurrency " << cfg.concurrency
           << "\n";
         if (exists < srv.top)
             h << "note: the mailbox holds fewer messages than --top " << srv.top << ": each fetch gets " << exists
@@ -333,11 +336,15 @@ int imap_bench_main(std::span<const std::string_view> args) {
             if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
             // The pool opens its CONCURRENCY sessions at creation; a short warm-up can end
             // before the last ones are logged in: let them finish (up to 10 s) before timing.
+            // With --warmup 0 no fetch has run, so there is no pool yet and nothing to wait
+            // for (waiting for its sessions would only wait out the 10 s).
             const auto until = clock_type::now() + std::chrono::seconds(10);
             ioc.restart();
-            while (clock_type::now() < until) {
+            while (cfg.warmup > 0 && clock_type::now() < until) {
+                const auto pools = reg->stats();
+                if (pools.empty()) break;
                 std::size_t open = 0;
-                for (const auto& s : reg->stats()) open += s.idle + s.leased;
+                for (const auto& s : pools) open += s.idle + s.leased;
                 if (open >= cfg.concurrency) break;
                 ioc.run_for(std::chrono::milliseconds(5));
             }
@@ -359,9 +366,9 @@ int imap_bench_main(std::span<const std::string_view> args) {
     std::ostringstream t;
     bool failed = false;
     if (srv.json) {
-        t << "{\"server\":" << ic::json_string(server) << ",\"user\":" << ic::json_string(ic::shown_user(srv))
+        t << "{\"server\":" << json(server) << ",\"user\":" << json(ic::shown_user(srv))
           << ",\"tls\":" << (srv.ep.tls == tls_mode::none ? "false" : "true")
-          << ",\"mailbox\":" << ic::json_string(srv.mailbox) << ",\"exists\":" << exists
+          << ",\"mailbox\":" << json(srv.mailbox) << ",\"exists\":" << exists
           << ",\"concurrency\":" << cfg.concurrency << ",\"runs\":[";
         for (std::size_t i = 0; i < results.size(); ++i) {
             auto& r = results[i];
@@ -376,7 +383,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
             std::size_t k = 0;
             for (const auto& [why, n] : r.reasons)
-                t << (k++ ? "," : "") << "{\"reason\":" << ic::json_string(why) << ",\"count\":" << n << "}";
+                t << (k++ ? "," : "") << "{\"reason\":" << json(why) << ",\"count\":" << n << "}";
             t << "]}";
         }
         t << "]";
@@ -400,7 +407,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
         for (const auto& r : results) {
             if (r.reasons.empty()) continue;
             t << r.mode << " failures:\n";
-            for (const auto& [why, n] : r.reasons) t << "  " << n << " x " << why << "\n";
+            for (const auto& [why, n] : r.reasons) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
         }
     }
     std::cout << redact(t.str());

@@ -5,6 +5,8 @@
 
 #include "args.hpp"
 
+#include "password_file.hpp"
+#include <netpool/redact.hpp>
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 
@@ -75,75 +77,28 @@ struct server_config {
     bool redact = false;
 };
 
-inline std::string base64(std::string_view in) {
-    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const unsigned v = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16 |
-                           static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8 |
-                           static_cast<unsigned char>(in[i + 2]);
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += digits[v >> 6 & 63];
-        out += digits[v & 63];
-    }
-    if (const std::size_t rest = in.size() - i; rest > 0) {
-        unsigned v = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
-        if (rest == 2) v |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += rest == 2 ? digits[v >> 6 & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-/// Replaces every form of the password these commands could have sent (as LOGIN's quoted
-/// string, escaped; as AUTHENTICATE PLAIN's base64) with "[redacted]"; with --redact also
-/// the user name and the host, with "[user]" and "[host]".
+/// Replaces every form of the password these commands could have sent (netpool::redactor:
+/// raw, as LOGIN's quoted string, as AUTHENTICATE PLAIN's base64) with "[redacted]"; with
+/// --redact also the user name and the host, with "[user]" and "[host]". Applied to text
+/// before it is escaped for JSON or the terminal.
 class redactor {
 public:
     explicit redactor(const server_config& cfg) {
-        const std::string& pw = cfg.password;
-        if (!pw.empty()) {
-            secrets_.push_back({base64(std::string(1, '\0') + cfg.user + '\0' + pw), "[redacted]"});
-            secrets_.push_back({base64(cfg.user + '\0' + cfg.user + '\0' + pw), "[redacted]"});
-            secrets_.push_back({base64(pw), "[redacted]"});
-            std::string escaped;
-            for (char ch : pw) {
-                if (ch == '"' || ch == '\\') escaped += '\\';
-                escaped += ch;
-            }
-            // A very short password would match ordinary words of the output; it is never
-            // printed by these commands anyway, so only longer ones are searched for.
-            if (pw.size() >= 4) {
-                secrets_.push_back({pw, "[redacted]"});
-                if (escaped != pw) secrets_.push_back({escaped, "[redacted]"});
-            }
-        }
+        // A very short password would match ordinary words of the output; it is never
+        // printed by these commands anyway, so its raw forms only from 4 bytes on.
+        r_.add_credential(cfg.user, cfg.password, 4);
         if (cfg.redact) {
             // Short names would hit ordinary words; the commands print neither when --redact
             // is given, so this catches only what a server echoes.
-            if (cfg.user.size() >= 3) secrets_.push_back({cfg.user, "[user]"});
-            if (cfg.ep.host.size() >= 3) secrets_.push_back({cfg.ep.host, "[host]"});
-            if (cfg.ep.tls_opts.server_name.size() >= 3) secrets_.push_back({cfg.ep.tls_opts.server_name, "[host]"});
+            if (cfg.user.size() >= 3) r_.add(cfg.user, "[user]");
+            if (cfg.ep.host.size() >= 3) r_.add(cfg.ep.host, "[host]");
+            if (cfg.ep.tls_opts.server_name.size() >= 3) r_.add(cfg.ep.tls_opts.server_name, "[host]");
         }
-        // Longest first, so a secret that contains another is replaced whole.
-        std::stable_sort(secrets_.begin(), secrets_.end(),
-                         [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
     }
-    std::string operator()(std::string s) const {
-        for (const auto& [secret, with] : secrets_) {
-            for (std::size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + with.size()))
-                s.replace(at, secret.size(), with);
-        }
-        return s;
-    }
+    std::string operator()(std::string s) const { return r_(std::move(s)); }
 
 private:
-    std::vector<std::pair<std::string, std::string>> secrets_;
+    netpool::redactor r_;
 };
 
 /// The server as printed: "host:port+tls", or "[host]:port+tls" with --redact.
@@ -239,6 +194,7 @@ inline std::optional<std::string> read_server_options(const parsed_options& o, s
         std::getline(f, line);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) return "--password-file: the first line of '" + path + "' is empty";
+        if (auto w = password_file_warning("netpool", path); !w.empty()) std::cerr << w << "\n";
         cfg.password = std::move(line);
     } else if (has("password-env")) {
         const std::string var = get("password-env");

@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "imap_common.hpp"
 
+#include "terminal.hpp"
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/imap/client.hpp>
@@ -97,6 +98,8 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     if (auto why = ic::read_server_options(*opts, cfg)) return usage_error(*why);
     const bool headers = opts->count("headers") > 0;
     const ic::redactor redact(cfg);
+    // Redacted before it is escaped: an escaped password (a `"` or `\\` in it) would not match.
+    const auto json = [&redact](std::string_view s) { return ic::json_string(redact(std::string(s))); };
 
     imap::account acct;
     acct.server = cfg.ep;
@@ -154,7 +157,7 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     if (!done || res.ec) {
         std::string msg = "netpool imap-fetch: cannot fetch from " + server + ": " +
                           (res.stage.empty() ? std::string() : res.stage + ": ") + res.ec.message();
-        if (!res.detail.empty()) msg += " (" + res.detail + ")";
+        if (!res.detail.empty()) msg += " (" + terminal_safe(redact(res.detail)) + ")";
         if (res.ec == imap::errc::mailbox_not_found)
             msg += "\n  hint: there is no mailbox '" + cfg.mailbox + "' (names are case-sensitive, except INBOX)";
         else if (res.ec == imap::errc::login_failed)
@@ -172,20 +175,20 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     const auto& mb = res.mailbox;
     std::ostringstream t;
     if (cfg.json) {
-        t << "{\"server\":" << ic::json_string(server) << ",\"user\":" << ic::json_string(ic::shown_user(cfg))
+        t << "{\"server\":" << json(server) << ",\"user\":" << json(ic::shown_user(cfg))
           << ",\"tls\":" << (cfg.ep.tls == tls_mode::none ? "false" : "true")
-          << ",\"mailbox\":{\"name\":" << ic::json_string(mb.name.empty() ? cfg.mailbox : mb.name)
+          << ",\"mailbox\":{\"name\":" << json(mb.name.empty() ? cfg.mailbox : mb.name)
           << ",\"exists\":" << mb.exists << ",\"uidvalidity\":" << mb.uidvalidity << ",\"uidnext\":" << mb.uidnext
           << ",\"read_only\":" << (mb.read_only ? "true" : "false") << "},\"top\":" << cfg.top
           << ",\"elapsed_ms\":" << ms << ",\"messages\":[";
         for (std::size_t i = 0; i < res.messages.size(); ++i) {
             const auto& m = res.messages[i];
-            t << (i ? "," : "") << "{\"uid\":" << m.uid << ",\"date\":" << ic::json_string(m.envelope_date)
-              << ",\"from\":" << ic::json_string(m.envelope_from) << ",\"subject\":"
-              << ic::json_string(m.envelope_subject) << ",\"size\":" << m.size << ",\"flags\":[";
-            for (std::size_t f = 0; f < m.flags.size(); ++f) t << (f ? "," : "") << ic::json_string(m.flags[f]);
+            t << (i ? "," : "") << "{\"uid\":" << m.uid << ",\"date\":" << json(m.envelope_date)
+              << ",\"from\":" << json(m.envelope_from) << ",\"subject\":"
+              << json(m.envelope_subject) << ",\"size\":" << m.size << ",\"flags\":[";
+            for (std::size_t f = 0; f < m.flags.size(); ++f) t << (f ? "," : "") << json(m.flags[f]);
             t << "]";
-            if (headers) t << ",\"header\":" << ic::json_string(m.header);
+            if (headers) t << ",\"header\":" << json(m.header);
             t << "}";
         }
         t << "]}\n";

@@ -12,6 +12,9 @@
 #include "args.hpp"
 #include "commands.hpp"
 
+#include "terminal.hpp"
+#include "password_file.hpp"
+#include <netpool/redact.hpp>
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/smtp/adapter.hpp>
@@ -125,53 +128,19 @@ int usage_error(const std::string& message) {
 
 // ---- secrets ----------------------------------------------------------------------------
 
-std::string base64(std::string_view in) {
-    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const unsigned v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8 |
-                           static_cast<unsigned char>(in[i + 2]);
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += digits[v >> 6 & 63];
-        out += digits[v & 63];
-    }
-    if (const std::size_t rest = in.size() - i; rest > 0) {
-        unsigned v = static_cast<unsigned char>(in[i]) << 16;
-        if (rest == 2) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += rest == 2 ? digits[v >> 6 & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-/// Replaces every form of the password this command could have sent with "[redacted]".
+/// Replaces every form of the password this command could have sent with "[redacted]"
+/// (netpool::redactor: raw, and the base64 of AUTH LOGIN and AUTH PLAIN).
 class redactor {
 public:
     redactor(const std::string& user, const std::string& password) {
-        if (password.empty()) return;
-        secrets_ = {base64(password), base64(std::string(1, '\0') + user + '\0' + password),
-                    base64(user + '\0' + user + '\0' + password)};
         // A very short password would match ordinary words of the output; it is never
-        // printed by this command anyway, so only longer ones are searched for.
-        if (password.size() >= 4) secrets_.push_back(password);
-        // Longest first, so a secret that contains another is replaced whole.
-        std::sort(secrets_.begin(), secrets_.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+        // printed by this command anyway, so its raw forms only from 4 bytes on.
+        r_.add_credential(user, password, 4);
     }
-    std::string operator()(std::string s) const {
-        for (const auto& secret : secrets_) {
-            for (std::size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 10))
-                s.replace(at, secret.size(), "[redacted]");
-        }
-        return s;
-    }
+    std::string operator()(std::string s) const { return r_(std::move(s)); }
 
 private:
-    std::vector<std::string> secrets_;
+    netpool::redactor r_;
 };
 
 /// The password from --password-file (its first line) or --password-env. nullopt with
@@ -191,6 +160,7 @@ std::optional<std::string> read_password(const parsed_options& o, std::string& e
             error = "--password-file: the first line of '" + path + "' is empty";
             return std::nullopt;
         }
+        if (auto w = password_file_warning("netpool smtp-send", path); !w.empty()) std::cerr << w << "\n";
         return line;
     }
     if (auto it = o.find("password-env"); it != o.end()) {
@@ -611,7 +581,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
         ioc.run();
         if (ec) {
             std::string msg_text = "netpool smtp-send: cannot use " + cfg.ep.to_string() + ": " +
-                                   handshake_failure(proto, stage, ec);
+                                   terminal_safe(redact(handshake_failure(proto, stage, ec)));
             if (const auto hint = hint_for(cfg, ec); !hint.empty()) msg_text += "\n  hint: " + hint;
             std::cerr << redact(msg_text) << "\n";
             return exit_failure;
@@ -727,11 +697,11 @@ int smtp_send_main(std::span<const std::string_view> args) {
                       r.pct(0.95), r.pct(0.99));
         j << buf << ",\"failures\":[";
         for (std::size_t i = 0; i < reasons.size(); ++i)
-            j << (i ? "," : "") << "{\"reason\":" << json_string(reasons[i].first) << ",\"count\":" << reasons[i].second
+            j << (i ? "," : "") << "{\"reason\":" << json_string(redact(reasons[i].first)) << ",\"count\":" << reasons[i].second
               << "}";
         j << "],\"refused_recipients\":[";
         for (std::size_t i = 0; i < refused.size(); ++i)
-            j << (i ? "," : "") << "{\"reply\":" << json_string(refused[i].first) << ",\"count\":" << refused[i].second
+            j << (i ? "," : "") << "{\"reply\":" << json_string(redact(refused[i].first)) << ",\"count\":" << refused[i].second
               << "}";
         j << "]";
         if (stats) {
@@ -756,11 +726,11 @@ int smtp_send_main(std::span<const std::string_view> args) {
         }
         if (!reasons.empty()) {
             t << "failures:\n";
-            for (const auto& [why, n] : reasons) t << "  " << n << " x " << why << "\n";
+            for (const auto& [why, n] : reasons) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
         }
         if (!refused.empty()) {
             t << "recipients refused in messages that were sent:\n";
-            for (const auto& [why, n] : refused) t << "  " << n << " x " << why << "\n";
+            for (const auto& [why, n] : refused) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
         }
         if (stats) {
             const auto& s = *stats;

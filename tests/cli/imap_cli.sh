@@ -25,6 +25,7 @@ fail() {
 tmp=$(mktemp -d)
 server_pid=
 cleanup() {
+  [[ -n ${bad_pid:-} ]] && kill "$bad_pid" 2>/dev/null
   if [[ -n $server_pid ]]; then
     kill "$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
@@ -115,6 +116,65 @@ if [[ $mode == options ]]; then
 fi
 
 srcdir=$3
+
+# Hostile servers (tests/servers/bad_imap_server.py, no root needed): a NO that echoes the
+# login command must show no form of the password (stdout, stderr, --json); a NO with
+# terminal escapes must reach the terminal escaped; a password file readable by others is
+# warned about, one of mode 0600 is not.
+bad_pid=
+start_bad() {
+  /usr/bin/python3 "$srcdir/tests/servers/bad_imap_server.py" --scenario "$1" --port 0 \
+    --password-file "$tmp/pw" >"$tmp/bad.out" 2>"$tmp/bad.err" &
+  bad_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^READY ' "$tmp/bad.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  bad_port=$(awk '/^READY /{print $2}' "$tmp/bad.out")
+  [[ -n $bad_port ]] || fail "bad_imap_server $1 did not start: $(cat "$tmp/bad.err")"
+}
+stop_bad() {
+  kill "$bad_pid" 2>/dev/null
+  wait "$bad_pid" 2>/dev/null
+  bad_pid=
+}
+printf '%s\n' "$secret" >"$tmp/pw"
+chmod 600 "$tmp/pw"
+: >"$tmp/all-output"
+for scenario in login_echo login_echo_login; do
+  start_bad $scenario
+  bad=(--port "$bad_port" --user alice --password-file "$tmp/pw" --allow-plaintext-login --timeout 5)
+  expect 1 "[redacted]" imap-fetch "${bad[@]}"
+  expect 1 "[redacted]" imap-fetch "${bad[@]}" --json
+  expect 1 "[redacted]" imap-bench "${bad[@]}" --iterations 2
+  expect 1 "[redacted]" imap-bench "${bad[@]}" --iterations 2 --json
+  stop_bad
+done
+for form in "$secret" "${secret//\"/\\\"}" "$(printf '%s' "${secret//\"/\\\"}" | sed 's/[\\"]/\\&/g')" \
+  "$(printf '%s' "$secret" | base64 -w0)" "$(printf '\0alice\0%s' "$secret" | base64 -w0)"; do
+  if grep -qF -- "$form" "$tmp/all-output"; then fail "an echoing server: the output contains the form '$form'"; fi
+done
+start_bad login_escapes
+bad=(--port "$bad_port" --user alice --password-file "$tmp/pw" --allow-plaintext-login --timeout 5)
+for cmd in imap-fetch imap-bench; do
+  expect 1 "refused" $cmd "${bad[@]}"
+  if grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$tmp/last" || grep -qF $'\xc2\x9b' "$tmp/last"; then
+    fail "$cmd: a control character from the server reached the terminal: $(cat -v "$tmp/last")"
+  fi
+  grep -qF '\x1b]0;pwned-title' "$tmp/last" || fail "$cmd: the escape is not shown escaped: $(cat -v "$tmp/last")"
+done
+# The password file's mode: 0644 is warned about (the file is still used), 0600 is not.
+chmod 644 "$tmp/pw"
+expect 1 "is readable by others (mode 0644)" imap-fetch "${bad[@]}"
+expect 1 "is readable by others (mode 0644)" imap-bench "${bad[@]}"
+chmod 640 "$tmp/pw"
+expect 1 "is readable by its group (mode 0640)" imap-fetch "${bad[@]}"
+chmod 600 "$tmp/pw"
+expect 1 "refused" imap-fetch "${bad[@]}"
+lacks "warning: --password-file"
+stop_bad
+: >"$tmp/all-output"
+
 script=$srcdir/tests/servers/dovecot_server.py
 if [[ ! -f $script ]]; then
   echo "SKIP: $script is missing"
@@ -221,6 +281,12 @@ expect 0 "median latency, new / reuse" imap-bench "${tls[@]}" --mode both --top 
   --concurrency 2
 grep -qE '^new +1 +2 +20 +20 ' "$tmp/last" || fail "imap-bench new: no row with 20 successes: $(cat "$tmp/last")"
 expect 0 '"success":10' imap-bench "${starttls[@]}" --mode new --top 20 --warmup 0 --iterations 10 --json
+# --mode reuse --warmup 0 starts measuring at once (it used to wait 10 s for a pool that the
+# first measured fetch creates).
+started=$(date +%s%N)
+expect 0 '"success":5' imap-bench "${plain[@]}" --mode reuse --top 1 --warmup 0 --iterations 5 --json
+took_ms=$((($(date +%s%N) - started) / 1000000))
+((took_ms < 5000)) || fail "imap-bench --mode reuse --warmup 0 took $took_ms ms (a 10 s wait before measuring?)"
 expect 0 "[host]" imap-bench "${tls[@]}" --top 2 --iterations 5 --redact
 lacks alice
 lacks 127.0.0.1

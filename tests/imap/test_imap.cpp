@@ -7,6 +7,7 @@
 #include "../integration/support.hpp"
 #include "../smtp/servers.hpp"
 
+#include <netpool/redact.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/imap/adapter.hpp>
 #include <netpool/imap/client.hpp>
@@ -966,6 +967,51 @@ TEST_CASE("bad server: LOGIN quotes a password with quotes, backslashes and spac
         INFO(describe(bad));
         CHECK((bad.ec == imap::errc::login_failed || bad.ec == errc::endpoint_down_handshake));
         CHECK(bad.to_string().find(secret) == std::string::npos);
+    }
+}
+
+TEST_CASE("bad server: a NO that echoes the LOGIN or AUTHENTICATE line puts no form of the password anywhere") {
+    // The password in every form the client sends: raw (and as a literal), as LOGIN's quoted
+    // string, and as AUTHENTICATE PLAIN's base64.
+    const auto quoted = [](const std::string& s) {
+        std::string out;
+        for (char ch : s) {
+            if (ch == '"' || ch == '\\') out += '\\';
+            out += ch;
+        }
+        return out;
+    };
+    for (const std::string& secret :
+         {std::string("S3cret \"Imap\" \\ echo-test"), password, std::string("plain-echo-password-42")}) {
+        for (const auto method : {imap::login_method::login, imap::login_method::authenticate_plain}) {
+            for (const bool ir : {true, false}) {
+                if (method == imap::login_method::login && !ir) continue;
+                CAPTURE(secret);
+                CAPTURE(static_cast<int>(method));
+                CAPTURE(ir);
+                bad_server srv("login_echo", false, secret);
+                harness h;
+                auto a = account_for(srv.port(), tls_mode::none, secret);
+                a.client.method = method;
+                a.client.use_sasl_ir = ir;
+                a.pool = quick_pool(1, 0);
+                a.pool.max_restarts = 1;
+                const auto r = fetch(h, a, "INBOX", 1);
+                const std::string text = describe(r) + " | " + r.detail + " | " + r.to_string();
+                INFO(text);
+                CHECK((r.ec == imap::errc::login_failed || r.ec == errc::endpoint_down_handshake));
+                // The server did echo the command: the detail shows the redaction mark.
+                CHECK(text.find("rejected: ") != std::string::npos);
+                CHECK(text.find("[redacted]") != std::string::npos);
+                const std::string forms[] = {
+                    secret,
+                    quoted(secret),
+                    netpool::base64_encode(secret),
+                    netpool::base64_encode(std::string(1, '\0') + user + '\0' + secret),
+                };
+                for (const auto& form : forms) CHECK_MESSAGE(text.find(form) == std::string::npos, "leaked: " << form);
+            }
+        }
     }
 }
 

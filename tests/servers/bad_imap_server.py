@@ -16,6 +16,13 @@ and BODY[] of the asked UIDs), STARTTLS (with --cert/--key). Scenarios:
   preauth             the greeting is "* PREAUTH ...": the session is authenticated already
                       (LOGIN and AUTHENTICATE are then answered BAD, as RFC 9051 says)
   login_no            LOGIN and AUTHENTICATE are answered "NO [AUTHENTICATIONFAILED]"
+  login_echo          LOGIN and AUTHENTICATE are answered "NO [AUTHENTICATIONFAILED]" followed by
+                      the command as received (quoted strings, literals, base64 as sent): a
+                      server that echoes the password back
+  login_echo_login    as login_echo, but AUTH=PLAIN is not offered: the client sends LOGIN
+                      (the password as a quoted string, or a literal for 8-bit)
+  login_escapes       LOGIN and AUTHENTICATE are answered with a NO whose text holds terminal
+                      escape sequences (an OSC title change, SGR colours, a C1 CSI, a BEL)
   no_starttls         CAPABILITY does not offer STARTTLS (and LOGINDISABLED is not set)
   starttls_injection  STARTTLS is answered with its OK and "* OK injected" in one write,
                       then the TLS handshake is attempted (needs --cert/--key)
@@ -58,7 +65,8 @@ import ssl
 import sys
 
 SCENARIOS = (
-    "normal", "greeting_bye", "preauth", "login_no", "no_starttls", "starttls_injection", "malformed",
+    "normal", "greeting_bye", "preauth", "login_no", "login_echo", "login_echo_login", "login_escapes",
+    "no_starttls", "starttls_injection", "malformed",
     "malformed_parens", "malformed_literal", "huge_literal", "silent", "silent_fetch",
     "bye_mid_session", "unsolicited_fetch", "endless_search", "many_values", "text_brace",
 )
@@ -140,7 +148,7 @@ class Session:
         c = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "UIDPLUS"]
         if not self.tls and self.srv.ssl is not None and self.srv.scenario != "no_starttls":
             c.append("STARTTLS")
-        if not self.authed:
+        if not self.authed and self.srv.scenario != "login_echo_login":
             c.append("AUTH=PLAIN")
         return " ".join(c)
 
@@ -211,6 +219,7 @@ class Session:
             await self.send(f"{tag} BAD already authenticated\r\n")
         elif cmd == "LOGIN":
             self.srv.stats.bump("login_attempts")
+            self.echo = f"{tag} LOGIN {rest}"
             ok = await self.check_login_args(rest)
             await self.login_result(tag, ok)
         elif cmd == "AUTHENTICATE":
@@ -222,6 +231,7 @@ class Session:
             if not ir:
                 await self.send("+ \r\n")
                 ir = await self.readline()
+            self.echo = f"{tag} AUTHENTICATE {mech} {ir}"
             try:
                 fields = base64.b64decode(ir, validate=True).split(b"\0")
                 ok = len(fields) == 3 and fields[2].decode("utf-8") == self.srv.password
@@ -290,12 +300,21 @@ class Session:
                 data = await self.reader.readexactly(n)
                 args.append(data.decode("utf-8", "replace"))
                 s = await self.readline()
+                self.echo += data.decode("utf-8", "replace") + s
             else:
                 word, _, s = s.partition(" ")
                 args.append(word)
         return len(args) == 2 and args[1] == self.srv.password
 
     async def login_result(self, tag, ok):
+        if self.srv.scenario == "login_escapes":
+            await self.send(f"{tag} NO [AUTHENTICATIONFAILED] \x1b]0;pwned-title\x07\x1b[31mred-text\x1b[0m "
+                            "\u009b2J\x07 refused\r\n")
+            return
+        if self.srv.scenario in ("login_echo", "login_echo_login"):
+            echo = getattr(self, "echo", "").replace("\r", " ").replace("\n", " ")
+            await self.send(f"{tag} NO [AUTHENTICATIONFAILED] rejected: {echo}\r\n")
+            return
         if self.srv.scenario == "login_no" or not ok:
             await self.send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
             return

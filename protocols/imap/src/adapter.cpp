@@ -9,6 +9,7 @@
 #include <netpool/error.hpp>
 #include <netpool/imap/protocol.hpp>
 #include <netpool/options.hpp>
+#include <netpool/redact.hpp>
 #include <netpool/transport.hpp>
 
 #include <asio/buffer.hpp>
@@ -188,10 +189,19 @@ asio::awaitable<std::error_code> command(connection& c, session& s, const client
     co_return note_limit(s, o, verb, ec);
 }
 
-/// OK -> success; NO -> command_failed; BAD -> command_rejected (recorded in s.last_failure).
-std::error_code judge(session& s, const response& tagged) {
+/// Every form of the credential the client sends (raw, quoted for LOGIN, base64 for
+/// AUTHENTICATE PLAIN): a server may echo any of them back in its text.
+netpool::redactor credential_redactor(const client_options& o) {
+    netpool::redactor r;
+    r.add_credential(o.cred.user, o.cred.secret);
+    return r;
+}
+
+/// OK -> success; NO -> command_failed; BAD -> command_rejected (recorded in s.last_failure,
+/// redacted).
+std::error_code judge(session& s, const client_options& o, const response& tagged) {
     if (tagged.status == "OK") return {};
-    s.last_failure = tagged.to_string();
+    s.last_failure = credential_redactor(o)(tagged.to_string());
     return tagged.status == "NO" ? std::error_code(errc::command_failed) : std::error_code(errc::command_rejected);
 }
 
@@ -254,7 +264,10 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
         if (r.is_continuation()) {
             // The first continuation asks for the response; another is a challenge PLAIN
             // does not have: cancel (RFC 9051 6.2.2), the server answers BAD.
-            if (auto ec = co_await write_raw(c, sent ? std::string("*\r\n") : initial + "\r\n")) co_return ec;
+            // A named string, not a conditional's temporary inside co_await: GCC 12 destroys
+            // such a temporary twice (a double free on this path).
+            const std::string reply_line = sent ? std::string("*\r\n") : initial + "\r\n";
+            if (auto ec = co_await write_raw(c, reply_line)) co_return ec;
             sent = true;
             continue;
         }
@@ -377,7 +390,7 @@ asio::awaitable<std::error_code> simple_command(connection& c, const client_opti
     if (!s || !s->ready || s->broken) co_return netpool::errc::protocol_error;
     response tagged;
     if (auto ec = co_await command(c, *s, o, verb, {}, {}, tagged)) co_return ec;
-    co_return judge(*s, tagged);
+    co_return judge(*s, o, tagged);
 }
 
 asio::awaitable<std::error_code> logout_raw(connection& c, session& s, const client_options& o) {
@@ -419,11 +432,11 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
     if (ec) {
         // What an operator reads when a pool goes endpoint_down: the stage and the server's
         // words, never a secret (a server could echo one back).
-        std::vector<std::string> secrets = f.secrets;
-        if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
+        netpool::redactor redact = credential_redactor(options_);
+        for (const auto& secret : f.secrets) redact.add(secret);
         std::string what = f.what.empty() ? ec.message() : f.what;
         if (ec.category() == limit_category()) what = limit_failure(f.stage, static_cast<limit_errc>(ec.value()), options_);
-        std::string text = redact(what.rfind(f.stage + ": ", 0) == 0 ? what : f.stage + ": " + what, secrets);
+        std::string text = redact(what.rfind(f.stage + ": ", 0) == 0 ? what : f.stage + ": " + what);
         std::lock_guard lk(shared_->mu);
         shared_->failure = std::move(text);
     }
@@ -473,8 +486,7 @@ asio::awaitable<std::error_code> adapter::select(connection& c, std::string_view
     const std::array<command_arg, 1> args{command_arg{mailbox}};
     response tagged;
     if (auto ec = co_await command(c, s, options_, verb, args, h, tagged)) co_return ec;
-    if (auto ec = judge(s, tagged)) {
-        s.last_failure = redact(s.last_failure, {options_.cred.secret});
+    if (auto ec = judge(s, options_, tagged)) {
         const std::string code = tagged.code_name();
         if (tagged.status == "NO" && (code.empty() || code == "NONEXISTENT")) co_return errc::mailbox_not_found;
         co_return ec;
@@ -519,7 +531,7 @@ asio::awaitable<std::error_code> adapter::uid_search(connection& c, std::string_
         uids.clear();
         co_return ec;
     }
-    co_return judge(s, tagged);
+    co_return judge(s, options_, tagged);
 }
 
 asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<const std::uint32_t> uids,
@@ -549,7 +561,7 @@ asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<con
                                           command_arg{"(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[])", false}};
     response tagged;
     if (auto ec = co_await command(c, s, options_, "UID FETCH", args, h, tagged, wanted.size())) co_return ec;
-    if (auto ec = judge(s, tagged)) co_return ec;
+    if (auto ec = judge(s, options_, tagged)) co_return ec;
     out.reserve(got.size());
     for (const auto uid : uids) {
         auto it = got.find(uid);

@@ -6,6 +6,7 @@
 #include <netpool/config.hpp>
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
+#include <netpool/redact.hpp>
 #include <netpool/smtp/protocol.hpp>
 #include <netpool/transport.hpp>
 
@@ -424,11 +425,14 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
     if (ec) {
         // The record is what an operator reads when a pool goes endpoint_down: the stage and
         // the server's words, never a secret (a server could echo one back).
-        std::vector<std::string> secrets = f.secrets;
-        if (!options_.cred.secret.empty()) secrets.push_back(options_.cred.secret);
+        // Every form sent: the password raw and in base64 (AUTH LOGIN, AUTH PLAIN), the token
+        // raw and in its XOAUTH2 message.
+        netpool::redactor redact;
+        redact.add_credential(options_.cred.user, options_.cred.secret);
+        for (const auto& secret : f.secrets) redact.add_credential(options_.cred.user, secret);
         if (f.r)
-            for (auto& line : f.r->lines) line = redact(std::move(line), secrets);
-        std::string text = redact(f.stage + ": " + (f.r ? f.r->to_string() : ec.message()), secrets);
+            for (auto& line : f.r->lines) line = redact(std::move(line));
+        std::string text = redact(f.stage + ": " + (f.r ? f.r->to_string() : ec.message()));
         std::lock_guard lk(shared_->mu);
         shared_->failure = std::move(text);
         shared_->failure_reply = std::move(f.r);

@@ -1,0 +1,73 @@
+#include "netpool/redact.hpp"
+
+#include <algorithm>
+
+namespace netpool {
+
+std::string base64_encode(std::string_view bytes) {
+    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        const unsigned v = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16 |
+                           static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
+                           static_cast<unsigned char>(bytes[i + 2]);
+        out += digits[v >> 18 & 63];
+        out += digits[v >> 12 & 63];
+        out += digits[v >> 6 & 63];
+        out += digits[v & 63];
+    }
+    if (const std::size_t rest = bytes.size() - i; rest > 0) {
+        unsigned v = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
+        if (rest == 2) v |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+        out += digits[v >> 18 & 63];
+        out += digits[v >> 12 & 63];
+        out += rest == 2 ? digits[v >> 6 & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+void redactor::add(std::string_view text, std::string_view with) {
+    if (text.empty()) return;
+    for (const auto& [form, w] : forms_)
+        if (form == text) return;
+    forms_.emplace_back(std::string(text), std::string(with));
+    // Longest first, so a form that contains another is replaced whole.
+    std::stable_sort(forms_.begin(), forms_.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+void redactor::add_credential(std::string_view user, std::string_view secret, std::size_t min_plain) {
+    if (secret.empty()) return;
+    if (secret.size() >= min_plain) {
+        add(secret);
+        std::string quoted;  // the body of an IMAP quoted string (RFC 9051 4.3)
+        quoted.reserve(secret.size() + 8);
+        for (char ch : secret) {
+            if (ch == '"' || ch == '\\') quoted += '\\';
+            quoted += ch;
+        }
+        add(quoted);
+    }
+    add(base64_encode(secret));
+    std::string plain;
+    plain.reserve(user.size() * 2 + secret.size() + 2);
+    plain.append(1, '\0').append(user).append(1, '\0').append(secret);
+    add(base64_encode(plain));
+    plain.assign(user).append(1, '\0').append(user).append(1, '\0').append(secret);
+    add(base64_encode(plain));
+    std::string xoauth2 = "user=";
+    xoauth2.append(user).append("\x01" "auth=Bearer ").append(secret).append("\x01\x01");
+    add(base64_encode(xoauth2));
+}
+
+std::string redactor::operator()(std::string text) const {
+    for (const auto& [form, with] : forms_)
+        for (auto at = text.find(form); at != std::string::npos; at = text.find(form, at + with.size()))
+            text.replace(at, form.size(), with);
+    return text;
+}
+
+}  // namespace netpool
