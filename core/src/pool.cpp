@@ -395,7 +395,7 @@ asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::m
     auto token = asio::experimental::as_tuple(asio::use_awaitable);
     auto [e, l] = co_await asio::async_initiate<decltype(token), void(std::error_code, lease)>(
         [](auto handler, std::shared_ptr<detail::pool_impl> p, std::chrono::milliseconds t) {
-            detail::pool_impl::start_checkout(std::move(p), std::move(handler), t, true);
+            detail::pool_impl::start_checkout(std::move(p), std::move(handler), t);
         },
         token, impl, timeout);
     co_return std::pair{e, std::move(l)};

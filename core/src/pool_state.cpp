@@ -421,10 +421,20 @@ void pool_state::pump_gate(time_point now, node_rec* self) {
             due(next_attempt_at_);
             return;
         }
-        if (gen_in_flight_ >= allowed_) return;  // an attempt in flight will report first
+        if (gen_in_flight_ >= allowed_) {
+            // Attempts in flight report first; but one that hangs (a server that accepts and
+            // never answers: it reports only at connect_timeout or handshake_timeout) must
+            // not hold the gate: while recovering, one more is admitted per backoff step.
+            if (!recovering_) return;
+            if (now < stalled_at_) {
+                due(stalled_at_);
+                return;
+            }
+        }
         node_rec& n = *parked_.head;
         if (&n == self) order(n, node_cmd::connect, now);
         else command(n, node_cmd::connect, now);
+        if (recovering_) stalled_at_ = now + retry_delay(now);
     }
     // Down with no worker left to probe with (overflow workers exit when down): open one.
     // If the cap refuses, on_permit_available() comes back here; no timer is needed.

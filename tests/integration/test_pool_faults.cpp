@@ -142,6 +142,42 @@ TEST_CASE("a server blip under load, default options: served within 0.5 s of its
     CHECK(p.stats().connecting == 0);
 }
 
+TEST_CASE("a crowd of callers on a default pool: nobody's checkout times out before its deadline") {
+    // 300 coroutines through 10 + 10 connections to a healthy server for 1 s: every wait is
+    // milliseconds long, so any checkout_timeout (or a waiter_timeout event before the 5 s
+    // default) is a deadline computed wrong. (Seen: a change to the miss path passed a zero
+    // timeout through the coroutine checkout's initiation.)
+    test::server_thread srv;
+    asio::io_context ioc;
+    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, pool_options{}, "crowd");
+    std::atomic<int> early{0};
+    p.set_event_hook([&](const event& e) {
+        if (e.kind == event_kind::waiter_timeout && e.elapsed < pool_options{}.checkout_timeout) ++early;
+    });
+    int ok = 0, failed = 0, running = 0;
+    bool stop = false;
+    test::run(ioc, [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        for (int i = 0; i < 300; ++i) {
+            ++running;
+            asio::co_spawn(asio::make_strand(ex), [&]() -> awaitable<void> {
+                while (!stop) {
+                    if (auto ec = co_await echo_once(p, pool_options{}.checkout_timeout)) ++failed;
+                    else ++ok;
+                }
+                --running;
+            }, asio::detached);
+        }
+        co_await sleep_for(1s);
+        stop = true;
+        co_await until([&] { return running == 0; });
+    }());
+    MESSAGE(ok << " requests");
+    CHECK(failed == 0);
+    CHECK(early == 0);
+    CHECK(ok > 300);
+}
+
 TEST_CASE("huge durations mean no deadline: a checkout waits, a drain waits for the lease") {
     test::server_thread srv;
     asio::io_context ioc;

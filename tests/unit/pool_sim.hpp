@@ -143,7 +143,11 @@ public:
     }
 
     // io_sink
-    void spawn(node_rec& n) override { workers_[&n] = worker{}; }
+    void spawn(node_rec& n) override {
+        worker w;
+        w.id = n.id;
+        workers_[&n] = w;  // may reuse the address of a node freed in the same step
+    }
     void wake(node_rec& n) override {
         auto it = workers_.find(&n);
         REQUIRE(it != workers_.end());
@@ -168,6 +172,7 @@ private:
         time_point until = never;
         std::error_code result;
         bool wake_pending = false;
+        std::uint64_t id = 0;  ///< the node this worker runs (addresses are reused)
     };
     struct lease_return {
         time_point at;
@@ -205,10 +210,12 @@ private:
         if (node_rec* node = pick_ready()) {
             worker& w = workers_.at(node);
             const std::error_code result = std::exchange(w.result, {});
+            const std::uint64_t id = w.id;
             w.ph = phase::running;
             const action a = st.next(*node, result, t);
             if (a.kind == action_kind::exit) {
-                workers_.erase(node);
+                // The node is freed; a node spawned during this step may sit at its address.
+                if (auto it = workers_.find(node); it != workers_.end() && it->second.id == id) workers_.erase(it);
                 return true;
             }
             worker& me = workers_.at(node);

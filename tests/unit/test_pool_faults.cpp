@@ -131,6 +131,42 @@ TEST_CASE("a server blip with default options: no stampede, served again soon af
     CHECK(s.st.snapshot().connecting == 0);
 }
 
+TEST_CASE("an attempt that hangs (a server that accepts and never answers) does not hold the gate") {
+    // The server refuses for a while; the first attempt after it returns lands on a
+    // connection that never answers (it reports only at handshake_timeout, 10 s); the next
+    // ones are fine. Callers (5 s checkout timeout) must be served long before 10 s.
+    pool_sim s(sized(10, 10));
+    s.st.start(s.t);
+    s.run_for(10ms);
+    const time_point kill = s.t + 100ms;
+    const outage out{kill, kill + 1s};
+    bool hung_one = false;
+    s.on_connect = [&](const node_rec&, time_point at) -> pool_sim::connect_answer {
+        if (out.at(at)) return {1ms, refused};
+        if (at >= out.up && !hung_one) {
+            hung_one = true;
+            return {10s, errc::handshake_timeout};
+        }
+        return {};
+    };
+    s.broken = [&](time_point at) { return out.at(at); };
+    s.hold = 2ms;
+    while (s.t < kill + 4s) {
+        for (int i = 0; i < 20; ++i) s.request_now();
+        s.run_for(10ms);
+    }
+    s.run_for(12s);
+    REQUIRE(hung_one);
+    const time_point back = s.first_success_after(out.up);
+    REQUIRE(back != never);
+    CHECK_MESSAGE(back - out.up <= 1s,
+                  "first success " << std::chrono::duration_cast<std::chrono::milliseconds>(back - out.up).count()
+                                   << " ms after the server returned");
+    std::size_t timed_out = 0;
+    for (auto& r : s.requests) timed_out += r.ec == errc::checkout_timeout;
+    CHECK(timed_out == 0);
+}
+
 TEST_CASE("connects that fail together count as one failure for restart intensity") {
     // 20 connections all refused at once (the pool's default size + overflow) are one
     // episode: one failure, not twenty; the endpoint is not declared down by a single blip.
@@ -226,3 +262,4 @@ TEST_CASE("durations saturate: a huge lifetime, threshold or deadline means neve
 }
 
 }  // TEST_SUITE
+

@@ -74,11 +74,8 @@ public:
     /// Fast path shared by every checkout: a lease if a connection is free now.
     netpool::lease try_now(std::error_code& ec, bool count_failure);
 
-    /// `tried`: the caller has just missed the fast path (pool::checkout): go straight to the
-    /// queue, whose checkout() tries once more under the same lock.
     template <class Handler>
-    static void start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout,
-                               bool tried = false);
+    static void start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout);
     template <class Handler>
     static void start_drain(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds deadline);
 
@@ -166,10 +163,9 @@ struct drain_impl final : drain_base {
 };
 
 template <class Handler>
-void pool_impl::start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout,
-                               bool tried) {
+void pool_impl::start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout) {
     std::error_code ec;
-    if (netpool::lease l = tried ? netpool::lease{} : self->try_now(ec, false); l || ec) {
+    if (netpool::lease l = self->try_now(ec, false); l || ec) {
         // Completed at once; still delivered through the handler's executor, never inline.
         auto ex = asio::get_associated_executor(handler, self->ex_);
         asio::post(ex, [h = std::move(handler), ec, l = std::move(l)]() mutable { std::move(h)(ec, std::move(l)); });

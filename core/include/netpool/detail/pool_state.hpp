@@ -285,6 +285,7 @@ private:
     bool recovering_ = false;
     time_point episode_start_{};
     time_point next_attempt_at_ = time_point::min();
+    time_point stalled_at_ = time_point::min();  // while recovering: when an unanswered attempt stops holding the gate
     std::size_t allowed_ = static_cast<std::size_t>(-1);  // connects of the current generation at once
     std::uint64_t gen_ = 1;
     std::size_t gen_in_flight_ = 0;  // connects started in generation gen_, not yet reported
