@@ -291,6 +291,8 @@ int imap_bench_main(std::span<const std::string_view> args) {
         if (!why.empty()) {
             std::string msg = "netpool imap-bench: cannot use " + server + ": " + terminal_safe(redact(why));
             if (why.find("Connection refused") != std::string::npos) msg += "\n  hint: nothing listens there";
+            else if (srv.ep.tls != tls_mode::none && why.find("TLS handshake failed") != std::string::npos)
+                msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_handshake_failed), why);
             else if (why.find("verif") != std::string::npos)
                 msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_verify_failed));
             std::cerr << redact(msg) << "\n";

@@ -240,8 +240,17 @@ inline std::string json_string(std::string_view s) {
     return out + '"';
 }
 
-/// A hint for the common causes of a failed first contact, or "".
-inline std::string hint_for(const server_config& cfg, const std::error_code& ec) {
+/// A hint for the common causes of a failed first contact, or "". `detail`: the failure's
+/// text; a handshake that failed without a verification failure (errc::tls_handshake_failed's
+/// message, and not tls_verify_failed's) is not blamed on the certificate.
+inline std::string hint_for(const server_config& cfg, const std::error_code& ec, std::string_view detail = {}) {
+    const std::string handshake = make_error_code(errc::tls_handshake_failed).message();
+    const std::string verify = make_error_code(errc::tls_verify_failed).message();
+    if (cfg.ep.tls != tls_mode::none && ec != errc::tls_verify_failed &&
+        (ec == errc::tls_handshake_failed || detail.find(handshake) != std::string_view::npos) &&
+        detail.find(verify) == std::string_view::npos)
+        return "the TLS handshake failed before the certificate was judged: the server may offer only a TLS "
+               "version below 1.2 (netpool's floor, which cannot be lowered) or no cipher in common";
     if (ec == errc::tls_verify_failed || ec == errc::endpoint_down_tls) {
         if (cfg.ep.tls_opts.ca_file.empty())
             return "the certificate did not verify against the system's CAs: give --ca-file with the CA that "

@@ -166,7 +166,7 @@ int imap_fetch_main(std::span<const std::string_view> args) {
             msg += "\n  hint: the server refuses LOGIN without TLS: use --tls starttls or --tls implicit";
         else if (res.ec == imap::errc::starttls_unavailable)
             msg += "\n  hint: the server does not offer STARTTLS: try --tls implicit (port 993)";
-        else if (const auto h = ic::hint_for(cfg, res.ec); !h.empty())
+        else if (const auto h = ic::hint_for(cfg, res.ec, res.detail); !h.empty())
             msg += "\n  hint: " + h;
         std::cerr << redact(msg) << "\n";
         return exit_failure;

@@ -271,6 +271,24 @@ else
   expect 1 "cannot fetch from" imap-fetch --port "$imap_port" --allow-plaintext-login --user alice \
     --password-file "$tmp/badpw" --timeout 10
 fi
+# A server that speaks only TLS 1.0: the hint names the version floor, not the certificate.
+if ((tls_built)); then
+  tls1_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  openssl s_server -tls1 -cipher 'DEFAULT:@SECLEVEL=0' -cert "$tmp/server.pem" -key "$tmp/server.key" \
+    -accept "$tls1_port" -quiet </dev/null >"$tmp/tls1.log" 2>&1 &
+  tls1_pid=$!
+  for _ in $(seq 50); do
+    (echo >"/dev/tcp/127.0.0.1/$tls1_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  for cmd in imap-fetch imap-bench; do
+    expect 1 "below 1.2" $cmd --tls implicit --port "$tls1_port" --ca-file "$tmp/ca.pem" --server-name localhost \
+      --user alice --password-file "$tmp/pw" --timeout 5
+    lacks "the certificate did not verify"
+  done
+  kill "$tls1_pid" 2>/dev/null
+  wait "$tls1_pid" 2>/dev/null
+fi
 NETPOOL_TEST_PW=$secret expect 0 "INBOX: 20 messages" imap-fetch --port "$imap_port" --user alice \
   --password-env NETPOOL_TEST_PW --allow-plaintext-login --top 1
 
