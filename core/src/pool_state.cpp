@@ -533,7 +533,6 @@ action pool_state::connect_failed(node_rec& n, std::error_code ec, time_point no
 
 void pool_state::go_down(std::error_code cause, time_point now) {
     down_ = true;
-    down_since_ = now;
     emit(event_kind::endpoint_down, nullptr, cause);
     fail_all_waiters(errc(endpoint_down_for(cause)), checkout_result::endpoint_down, now);
 }

@@ -281,7 +281,6 @@ private:
     std::deque<time_point> failures_;  // counted failures within restart_period
     std::error_code last_cause_;
     bool down_ = false;
-    time_point down_since_{};
     bool recovering_ = false;
     time_point episode_start_{};
     time_point next_attempt_at_ = time_point::min();
