@@ -26,7 +26,7 @@ public:
     static void new_session(connection& c) noexcept {
         c.uses_ = 0;
         c.reset_requested_ = false;
-        c.state_.reset();
+        c.clear_state();
     }
 };
 

@@ -4,31 +4,6 @@
 
 namespace netpool {
 
-std::string base64_encode(std::string_view bytes) {
-    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const unsigned v = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16 |
-                           static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                           static_cast<unsigned char>(bytes[i + 2]);
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += digits[v >> 6 & 63];
-        out += digits[v & 63];
-    }
-    if (const std::size_t rest = bytes.size() - i; rest > 0) {
-        unsigned v = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (rest == 2) v |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        out += digits[v >> 18 & 63];
-        out += digits[v >> 12 & 63];
-        out += rest == 2 ? digits[v >> 6 & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 void redactor::add(std::string_view text, std::string_view with) {
     if (text.empty()) return;
     for (const auto& [form, w] : forms_)

@@ -41,6 +41,50 @@ concept has_needs_reset = requires(const A& a, const connection& c) {
     { a.needs_reset(c) } -> std::convertible_to<bool>;
 };
 
+namespace detail {
+// One check per hook, so that a missing or misspelt one is named in the compiler's error.
+template <class A> concept adapter_has_name = requires(A& a) {
+    { a.name() } -> std::convertible_to<std::string_view>;
+};
+template <class A> concept adapter_has_handshake = requires(A& a, connection& c) {
+    { a.handshake(c) } -> std::same_as<asio::awaitable<std::error_code>>;
+};
+template <class A> concept adapter_has_health_check = requires(A& a, connection& c) {
+    { a.health_check(c) } -> std::same_as<asio::awaitable<std::error_code>>;
+};
+template <class A> concept adapter_has_reset = requires(A& a, connection& c) {
+    { a.reset(c) } -> std::same_as<asio::awaitable<std::error_code>>;
+};
+template <class A> concept adapter_has_close = requires(A& a, connection& c) {
+    { a.close(c) } -> std::same_as<asio::awaitable<void>>;
+};
+/// A member called needs_reset in any form: an overload set, or a single function whose
+/// signature is not the one the pool calls (e.g. not const).
+template <class A> concept adapter_names_needs_reset =
+    requires { &A::needs_reset; } || requires(A& a, connection& c) { a.needs_reset(c); };
+}  // namespace detail
+
+/// Compile-time check with a readable error: `static_assert(netpool::check_adapter<my_adapter>());`
+/// names the first hook that is missing or has the wrong signature. The pool's and
+/// any_adapter's constructors make the same check.
+template <class A>
+consteval bool check_adapter() {
+    static_assert(detail::adapter_has_name<A>,
+                  "netpool adapter: missing `std::string_view name() const`");
+    static_assert(detail::adapter_has_handshake<A>,
+                  "netpool adapter: missing `asio::awaitable<std::error_code> handshake(netpool::connection&)`");
+    static_assert(detail::adapter_has_health_check<A>,
+                  "netpool adapter: missing `asio::awaitable<std::error_code> health_check(netpool::connection&)`");
+    static_assert(detail::adapter_has_reset<A>,
+                  "netpool adapter: missing `asio::awaitable<std::error_code> reset(netpool::connection&)`");
+    static_assert(detail::adapter_has_close<A>,
+                  "netpool adapter: missing `asio::awaitable<void> close(netpool::connection&)`");
+    static_assert(!detail::adapter_names_needs_reset<A> || has_needs_reset<A>,
+                  "netpool adapter: needs_reset must be `bool needs_reset(const netpool::connection&) const` "
+                  "(a needs_reset of another signature would be ignored and reset() run at every checkin)");
+    return protocol_adapter<A>;
+}
+
 /// Type-erased adapter: holds any protocol_adapter by shared ownership (one adapter object
 /// serves every worker of a pool, so its hooks must not keep per-connection state in the
 /// adapter itself: use connection::state()).
@@ -48,9 +92,12 @@ class any_adapter {
 public:
     any_adapter() = default;
 
-    template <protocol_adapter A>
+    /// Any class with the hooks of protocol_adapter. Not a constrained overload on purpose:
+    /// passing something else fails here with a message naming the missing hook
+    /// (check_adapter), not with "no known conversion to any_adapter".
+    template <class A>
         requires(!std::same_as<std::decay_t<A>, any_adapter>)
-    any_adapter(A a) : impl_(std::make_shared<model<A>>(std::move(a))) {}
+    any_adapter(A a) : impl_(make_model(std::move(a))) {}
 
     explicit operator bool() const noexcept { return impl_ != nullptr; }
     std::string_view name() const { return impl_->name(); }
@@ -65,8 +112,17 @@ public:
         auto* m = dynamic_cast<model<A>*>(impl_.get());
         return m ? &m->a : nullptr;
     }
+    template <class A> const A* target() const noexcept {
+        const auto* m = dynamic_cast<const model<A>*>(impl_.get());
+        return m ? &m->a : nullptr;
+    }
 
 private:
+    template <class A> struct model;
+    template <class A> static std::shared_ptr<model<A>> make_model(A a) {
+        static_assert(check_adapter<A>());
+        return std::make_shared<model<A>>(std::move(a));
+    }
     struct concept_t {
         virtual ~concept_t() = default;
         virtual std::string_view name() const = 0;

@@ -4,8 +4,12 @@
 #include <netpool/endpoint.hpp>
 #include <netpool/stream.hpp>
 
-#include <any>
 #include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+#include <utility>
 
 // Only ever used through a pointer, so a build without TLS needs no OpenSSL header here.
 namespace asio::ssl { class context; }
@@ -28,10 +32,37 @@ public:
     /// Leases served since the current socket was opened.
     std::uint64_t uses() const noexcept { return uses_; }
 
-    /// Adapter-owned per-connection state (capabilities, selected mailbox, ...).
-    /// Cleared when the worker reconnects.
-    std::any& state() noexcept { return state_; }
-    const std::any& state() const noexcept { return state_; }
+    /// Adapter-owned per-connection state (a kit::session, capabilities, the selected
+    /// mailbox...), of any type, copyable or not. Made by the adapter's handshake() and
+    /// destroyed by the pool when the worker reconnects or closes.
+    ///
+    /// Replaces any state there was with a T made from `args`; returns it.
+    template <class T, class... Args>
+    T& emplace_state(Args&&... args) {
+        state_.reset();
+        auto owned = std::make_unique<T>(std::forward<Args>(args)...);
+        T& ref = *owned;
+        state_ = state_ptr(owned.release(), [](void* p) noexcept { delete static_cast<T*>(p); });
+        state_type_ = &typeid(T);
+        return ref;
+    }
+    /// The state if it is a T, else null (none yet, or another adapter's).
+    template <class T> T* state_if() noexcept { return holds<T>() ? static_cast<T*>(state_.get()) : nullptr; }
+    template <class T> const T* state_if() const noexcept {
+        return holds<T>() ? static_cast<const T*>(state_.get()) : nullptr;
+    }
+    /// The state as a T. Throws std::logic_error if it is not one (no handshake by this
+    /// adapter yet: a connection used with the wrong adapter).
+    template <class T> T& state_as() {
+        if (T* s = state_if<T>()) return *s;
+        throw std::logic_error(std::string("netpool::connection::state_as: the connection holds no ") +
+                               typeid(T).name() + " (was it opened by this adapter's handshake?)");
+    }
+    bool has_state() const noexcept { return state_ != nullptr; }
+    void clear_state() noexcept {
+        state_.reset();
+        state_type_ = nullptr;
+    }
 
     /// Ask for the adapter's reset before this connection is reused (e.g. after a
     /// failed transaction). Cleared at each checkout.
@@ -46,7 +77,10 @@ private:
     std::uint64_t id_;
     std::uint64_t uses_ = 0;
     bool reset_requested_ = false;
-    std::any state_;
+    using state_ptr = std::unique_ptr<void, void (*)(void*) noexcept>;
+    template <class T> bool holds() const noexcept { return state_type_ != nullptr && *state_type_ == typeid(T); }
+    state_ptr state_{nullptr, [](void*) noexcept {}};
+    const std::type_info* state_type_ = nullptr;
 };
 
 }  // namespace netpool

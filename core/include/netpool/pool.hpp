@@ -122,6 +122,11 @@ public:
     /// The last connect/handshake failure (the cause behind endpoint_down), or empty.
     std::error_code last_failure() const;
     asio::any_io_executor get_executor() const noexcept;
+    /// The pool's own adapter (the copy it was given), or null if it is not an A: for a
+    /// lease holder's commands (smtp::adapter::send, a Redis command...) with the pool's
+    /// configuration and shared records. Valid as long as the pool object or a
+    /// std::shared_ptr to it (registry::pool_for) is held.
+    template <class A> const A* adapter_as() const noexcept { return impl_->adapter().template target<A>(); }
 
 private:
     friend class detail::registry_impl;

@@ -3,6 +3,8 @@
 // from a server (which may echo a command back) and the CLI's output can be cleaned of all
 // of them. Redact before any escaping (JSON, terminal): an escaped form is not searched for.
 
+#include <netpool/base64.hpp>  // base64_encode, which callers of the redactor use too
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -10,9 +12,6 @@
 #include <vector>
 
 namespace netpool {
-
-/// Standard base64 (RFC 4648 4), with padding.
-std::string base64_encode(std::string_view bytes);
 
 /// Replaces secrets in text. Built once per credential; copies are cheap enough for the
 /// failure paths it serves.

@@ -3,6 +3,7 @@
 
 #include <netpool/config.hpp>
 
+#include <asio/async_result.hpp>
 #include <asio/ip/tcp.hpp>
 #if NETPOOL_HAS_TLS
 #include <asio/ssl.hpp>
@@ -15,7 +16,8 @@
 namespace netpool {
 
 /// Byte stream of one pooled connection. Satisfies Asio's AsyncReadStream and
-/// AsyncWriteStream, so asio::async_read/async_write/async_read_until work on it.
+/// AsyncWriteStream (one completion signature whether TLS is on or not), so
+/// asio::async_read/async_write/async_read_until work on it with any completion token.
 /// Thread safety: one holder at a time (the lease's), like any Asio socket.
 /// Built without TLS (NETPOOL_HAS_TLS 0), it is a plain TCP socket: is_tls() is always
 /// false, and tls_stream, tls() and emplace_tls() do not exist.
@@ -45,19 +47,29 @@ public:
     bool is_tls() const noexcept { return false; }
 #endif
 
+    /// Completion signature: void(std::error_code, std::size_t), with or without TLS, so any
+    /// completion token works (use_awaitable, deferred, as_tuple, a callback).
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& b, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const Buffers& buffers) {
 #if NETPOOL_HAS_TLS
-        if (tls_) return tls_->async_read_some(b, std::forward<Token>(token));
+                if (tls_) return tls_->async_read_some(buffers, std::move(handler));
 #endif
-        return socket_.async_read_some(b, std::forward<Token>(token));
+                socket_.async_read_some(buffers, std::move(handler));
+            },
+            token, b);
     }
     template <class Buffers, class Token>
     auto async_write_some(const Buffers& b, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const Buffers& buffers) {
 #if NETPOOL_HAS_TLS
-        if (tls_) return tls_->async_write_some(b, std::forward<Token>(token));
+                if (tls_) return tls_->async_write_some(buffers, std::move(handler));
 #endif
-        return socket_.async_write_some(b, std::forward<Token>(token));
+                socket_.async_write_some(buffers, std::move(handler));
+            },
+            token, b);
     }
 
     bool is_open() const noexcept { return socket_.is_open(); }

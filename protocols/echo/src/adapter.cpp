@@ -1,19 +1,12 @@
 #include <netpool/echo/adapter.hpp>
 
-#include <netpool/config.hpp>
 #include <netpool/error.hpp>
+#include <netpool/kit.hpp>
 #include <netpool/options.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/completion_condition.hpp>
-#include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
-#include <asio/read_until.hpp>
-#if NETPOOL_HAS_TLS
-#include <asio/ssl/error.hpp>
-#endif
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include <array>
@@ -24,22 +17,12 @@ namespace netpool::echo {
 
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using kit::map_io_error;
+using kit::use_tuple;
 
 /// Longer than any greeting a compatible server could send; a line that does not end by
 /// then is not our protocol, and reading on would let a peer make us buffer without bound.
 constexpr std::size_t max_greeting_line = 256;
-
-/// The server going away mid-exchange, however the socket reports it, is one outcome for
-/// the caller: the connection is gone and nothing partial can be used.
-std::error_code map_io_error(const std::error_code& ec) {
-    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
-        return errc::connection_closed;
-#if NETPOOL_HAS_TLS
-    if (ec == asio::ssl::error::stream_truncated) return errc::connection_closed;
-#endif
-    return ec;
-}
 
 bool overlaps(std::string_view a, const std::string& b) noexcept {
     if (a.empty() || b.empty()) return false;
@@ -55,15 +38,16 @@ adapter::adapter(std::size_t max_frame) : max_frame_(max_frame) {
 }
 
 asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
+    // A session for the greeting only: frames are read straight into the caller's string.
+    kit::session s(max_greeting_line);
     std::string line;
-    auto [ec, n] = co_await asio::async_read_until(c.io(), asio::dynamic_buffer(line, max_greeting_line), '\n',
-                                                   use_tuple);
-    if (ec == asio::error::not_found) co_return errc::protocol_error;
-    if (ec) co_return map_io_error(ec);
+    auto ec = co_await s.read_line(c, line, max_greeting_line, kit::session::no_timeout);  // the pool bounds hooks
+    if (ec == errc::frame_too_large) co_return errc::protocol_error;
+    if (ec) co_return ec;
     // The server speaks once and then waits for frames: anything after the greeting was
     // sent unasked, and the frame reader would misread it.
-    if (line.size() != n) co_return errc::protocol_error;
-    if (line != greeting) co_return errc::handshake_rejected;
+    if (!s.buffered().empty()) co_return errc::protocol_error;
+    if (line + "\r\n" != greeting) co_return errc::handshake_rejected;
     co_return std::error_code{};
 }
 

@@ -52,7 +52,7 @@ using std::chrono::milliseconds;
 /// handled); an error stops the command and breaks the session.
 using untagged_handler = std::function<std::error_code(response&)>;
 
-session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
+session* find_session(connection& c) { return c.state_if<session>(); }
 
 std::error_code map_io_error(const std::error_code& ec) {
     if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
@@ -322,8 +322,7 @@ asio::awaitable<std::error_code> login(connection& c, session& s, const client_o
 }
 
 asio::awaitable<std::error_code> open_session(connection& c, const client_options& o, failure_info& f) {
-    c.state() = session{};
-    session& s = *find_session(c);
+    session& s = c.emplace_state<session>();
     const tls_mode mode = c.remote().tls;
     const bool auth = !o.cred.user.empty();
 #if !NETPOOL_HAS_TLS
@@ -572,7 +571,7 @@ asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<con
     co_return std::error_code{};
 }
 
-const session* adapter::session_state(const connection& c) { return std::any_cast<session>(&c.state()); }
+const session* adapter::session_state(const connection& c) { return c.state_if<session>(); }
 
 bool adapter::must_discard(const std::error_code& ec) noexcept {
     if (!ec) return false;

@@ -53,7 +53,7 @@ struct session {
     bool in_data = false;  // after a 354, before the final dot: the server reads content
 };
 
-session* find_session(connection& c) { return std::any_cast<session>(&c.state()); }
+session* find_session(connection& c) { return c.state_if<session>(); }
 
 std::error_code map_io_error(const std::error_code& ec) {
     if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
@@ -262,8 +262,7 @@ asio::awaitable<std::error_code> authenticate(connection& c, session& s, const c
 
 asio::awaitable<std::error_code> open_session(connection& c, const client_options& o, adapter::shared_state& shared,
                                               failure_info& f) {
-    c.state() = session{};
-    session& s = *find_session(c);
+    session& s = c.emplace_state<session>();
     const tls_mode mode = c.remote().tls;
     const bool auth = !o.cred.user.empty();
 #if !NETPOOL_HAS_TLS
@@ -451,7 +450,7 @@ asio::awaitable<std::error_code> adapter::reset(connection& c) const {
 asio::awaitable<void> adapter::close(connection& c) const { co_await quit(c, options_); }
 
 const capabilities* adapter::session_capabilities(const connection& c) {
-    const auto* s = std::any_cast<session>(&c.state());
+    const auto* s = c.state_if<session>();
     return s ? &s->caps : nullptr;
 }
 

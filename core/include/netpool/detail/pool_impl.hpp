@@ -70,6 +70,7 @@ public:
     const std::string& name() const noexcept { return state_.name(); }
     const endpoint& remote() const noexcept { return endpoint_; }
     asio::any_io_executor executor() const noexcept { return ex_; }
+    const any_adapter& adapter() const noexcept { return adapter_; }
 
     /// Fast path shared by every checkout: a lease if a connection is free now.
     netpool::lease try_now(std::error_code& ec, bool count_failure);
