@@ -5,7 +5,7 @@
 #
 #   tests/install/run.sh BUILD_DIR
 #
-# Checks on the way: both .pc files are installed, their -I/-L point into the staging
+# Checks on the way: the .pc files are installed and force no -D on consumers, their -I/-L point into the staging
 # area (PKG_CONFIG_SYSROOT_DIR), the public headers the consumer includes are there, and
 # the consumer links against the installed static libraries, not the build tree's.
 # Exit status 0 on success.
@@ -35,11 +35,12 @@ print(o["prefix"], o["libdir"])
 ')
 [[ $libdir = /* ]] || libdir=$prefix/$libdir
 pcdir=$stage/root$libdir/pkgconfig
-for pc in netpool netpool-echo; do
+for pc in netpool netpool-echo netpool-smtp netpool-imap; do
   [[ -f $pcdir/$pc.pc ]] || die "$pcdir/$pc.pc was not installed"
 done
 for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp netpool/config.hpp \
-         netpool/echo/adapter.hpp netpool/echo/server.hpp; do
+         netpool/kit.hpp netpool/kit/session.hpp netpool/keyed_client.hpp netpool/base64.hpp \
+         netpool/echo/adapter.hpp netpool/echo/server.hpp netpool/smtp/mailer.hpp netpool/imap/client.hpp; do
   [[ -f $stage/root$prefix/include/$h ]] || die "header $h was not installed under $prefix/include"
 done
 
@@ -63,6 +64,9 @@ case " $libs " in
   *) die "--libs lacks -L for the installed libraries ($libdir)" ;;
 esac
 [[ $cflags$libs != *"$build"* ]] || die "pkg-config output points into the build tree"
+# netpool's own build keeps off Asio's deprecated names; a consumer's may use them.
+all_cflags=$(pkg-config --cflags netpool netpool-echo netpool-smtp netpool-imap)
+[[ $all_cflags != *-D* ]] || die "pkg-config --cflags forces a definition on consumers: $all_cflags"
 
 step "building the consumer"
 # shellcheck disable=SC2086  # word splitting of pkg-config output is intended
