@@ -1,0 +1,80 @@
+// The client: one keyed pool per account; a checkout, the command, the lease back.
+#include <netpool/redis/client.hpp>
+
+#include <netpool/error.hpp>
+#include <netpool/pool.hpp>
+#include <netpool/transport.hpp>
+
+// See adapter.cpp: g++ 12's -Wmismatched-new-delete on Asio's coroutine frames is wrong.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace netpool::redis {
+
+namespace {
+
+asio::awaitable<result> run(keyed_client<adapter>::handle h, std::vector<std::string> args) {
+    result r;
+    // A connection the server closed while it sat idle is replaced before anything is sent;
+    // every connection of the pool may be such a one after a server restart.
+    const std::size_t tries = h.pool().stats().size + h.pool().stats().max_overflow + 1;
+    for (std::size_t i = 0; i < tries; ++i) {
+        auto [ec, l] = co_await h.checkout();
+        if (ec) {
+            r.stage = "checkout";
+            r.ec = ec;
+            if (ec == netpool::condition::endpoint_down || ec == netpool::errc::checkout_timeout) {
+                // "Endpoint down" alone does not tell an operator to fix the password.
+                const std::error_code cause = h.pool().last_failure();
+                const bool redis_cause = cause && cause.category() == redis_category();
+                if (redis_cause) r.ec = cause;
+                if (redis_cause || ec == netpool::condition::endpoint_down) {
+                    r.detail = h.adapter().last_handshake_failure();
+                    if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
+                }
+            }
+            co_return r;
+        }
+        if (l->uses() > 1 && adapter::peer_closed(*l)) {
+            l.discard();
+            continue;
+        }
+        r.ec = co_await h.adapter().command(*l, args, r.value);
+        if (r.ec == errc::server_error) r.detail = r.value.to_string();
+        if (adapter::must_discard(r.ec)) {
+            r.detail = adapter::last_failure(*l);
+            l.discard();
+        }
+        if (r.ec) r.stage = "command";
+        co_return r;
+    }
+    r.stage = "checkout";
+    r.ec = netpool::errc::connection_closed;
+    r.detail = "every pooled connection tried had been closed by the server";
+    co_return r;
+}
+
+}  // namespace
+
+std::string result::to_string() const {
+    if (!ec) return value.to_string();
+    std::string s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + ec.message();
+    if (!detail.empty()) s += " (" + detail + ")";
+    return s;
+}
+
+keyed_client<adapter>::handle client::pool_for(const account& a) const {
+    a.client.validate();
+    return pools_.acquire(a.server, a.client.cred, a.pool, [&] { return adapter(a.client); });
+}
+
+asio::awaitable<result> client::command(const account& a, std::vector<std::string> args) const {
+    co_return co_await serialized(run(pool_for(a), std::move(args)));
+}
+
+result client::command_blocking(const account& a, std::vector<std::string> args) const {
+    auto h = pool_for(a);
+    const auto ex = h.pool().get_executor();
+    return run_blocking(ex, run(std::move(h), std::move(args)), "netpool::redis::client::command_blocking");
+}
+
+}  // namespace netpool::redis
