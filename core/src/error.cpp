@@ -55,7 +55,6 @@ public:
         case errc::connection_closed: return "connection closed by the server";
         case errc::operation_timeout: return "operation timed out";
         case errc::adapter_exception: return "protocol adapter threw an exception";
-        case errc::lease_expired: return "lease is empty or already returned";
         }
         // A value cast from an int the enum does not know (e.g. from a newer peer library).
         return "unknown netpool error " + std::to_string(v);

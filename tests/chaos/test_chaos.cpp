@@ -146,8 +146,7 @@ std::string short_name(const std::error_code& ec) {
                                             "frame_too_large",
                                             "connection_closed",
                                             "operation_timeout",
-                                            "adapter_exception",
-                                            "lease_expired"};
+                                            "adapter_exception"};
         if (ec.value() > 0 && static_cast<std::size_t>(ec.value()) < std::size(names)) return names[ec.value()];
     }
     std::string msg = ec.message();

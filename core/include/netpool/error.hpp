@@ -35,7 +35,6 @@ enum class errc {
     connection_closed,      ///< the server closed the connection mid-exchange
     operation_timeout,      ///< a request on a leased connection timed out
     adapter_exception,      ///< an adapter hook threw an exception; contained to its worker
-    lease_expired,          ///< the lease was used after being returned or is empty
 };
 
 /// Conditions that group several error values.
