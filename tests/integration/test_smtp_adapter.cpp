@@ -5,6 +5,7 @@
 // bytes sent unasked after a reply.
 #include "support.hpp"
 
+#include <netpool/base64.hpp>
 #include <netpool/error.hpp>
 #include <netpool/registry.hpp>
 #include <netpool/smtp/mailer.hpp>
@@ -14,6 +15,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read_until.hpp>
 #include <asio/use_awaitable.hpp>
@@ -23,6 +25,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <atomic>
@@ -192,16 +195,62 @@ TEST_CASE("credentials a server echoes back never reach results or the failure r
     settle(io);
 }
 
+TEST_CASE("a pool made for the key by someone else: the mailer reads that pool's failure record; "
+          "send_blocking on the registry's thread throws") {
+    const std::string secret = "hunter2-Other-Pool";
+    asio::io_context io;
+    scripted_server server(io, [&](const std::string& line, int) {
+        if (starts(line, "AUTH PLAIN")) return std::string("535 5.7.8 Authentication credentials invalid\r\n");
+        return usual(line, "250-AUTH PLAIN\r\n");
+    });
+    {
+        netpool::registry reg(io.get_executor());
+        auto a = account_for(server.port());
+        a.client.cred = {"alice", secret};
+        a.client.allow_plaintext_auth = true;  // loopback test server without TLS
+        // The pool for this key exists before the mailer asks: made with an smtp::adapter
+        // the mailer never saw. The handle reaches it (pool::adapter_as), so the checkout
+        // failure still carries the server's reply.
+        auto p = reg.pool_for(
+            a.server, a.client.cred, [&] { return netpool::any_adapter(smtp::adapter(a.client)); }, a.pool);
+        smtp::mailer mailer(reg);
+        const auto m = simple_message({"you@test.example"});
+        const smtp::send_result r = netpool::test::run(io, mailer.send(a, m));
+        CAPTURE(r.to_string());
+        CHECK(r.stage == "checkout");
+        CHECK(r.ec == smtp::errc::auth_failed);
+        CHECK(r.detail.find("AUTH PLAIN: 535 5.7.8") != std::string::npos);
+        REQUIRE(r.last_reply);
+        CHECK(r.last_reply->code == 535);
+        CHECK((r.to_string() + r.detail).find(secret) == std::string::npos);
+
+        // On a thread that runs the registry's executor the blocking form would wait for
+        // itself: it refuses, naming itself.
+        std::string refused;
+        asio::post(io, [&] {
+            try {
+                (void)mailer.send_blocking(a, m);
+            } catch (const std::logic_error& e) {
+                refused = e.what();
+            }
+        });
+        io.restart();
+        io.run_for(500ms);
+        CHECK(refused.find("netpool::smtp::mailer::send_blocking") != std::string::npos);
+    }
+    settle(io);
+}
+
 TEST_CASE("XOAUTH2: error challenge answered with an empty line, refreshed token next time") {
     asio::io_context io;
     std::vector<bool> refresh_flags;
     std::vector<std::string> tokens_seen;
     scripted_server server(io, [&](const std::string& line, int) -> std::string {
         if (starts(line, "AUTH XOAUTH2 ")) {
-            const auto raw = smtp::base64_decode(line.substr(13)).value_or("?");
+            const auto raw = netpool::base64_decode(line.substr(13)).value_or("?");
             tokens_seen.push_back(raw);
             if (raw.find("auth=Bearer fresh-token") != std::string::npos) return "235 2.7.0 accepted\r\n";
-            return "334 " + smtp::base64_encode(R"({"status":"401","schemes":"bearer"})") + "\r\n";
+            return "334 " + netpool::base64_encode(R"({"status":"401","schemes":"bearer"})") + "\r\n";
         }
         if (line.empty()) return "535 5.7.8 token expired\r\n";
         return usual(line, "250-AUTH PLAIN LOGIN XOAUTH2\r\n");
@@ -286,8 +335,8 @@ TEST_CASE("AUTH LOGIN in lock-step, and bytes sent unasked are a protocol error"
     int mail_count = 0;
     scripted_server server(io, [&](const std::string& line, int) -> std::string {
         if (line == "AUTH LOGIN") return "334 VXNlcm5hbWU6\r\n";
-        if (line == smtp::base64_encode("bob")) return "334 UGFzc3dvcmQ6\r\n";
-        if (line == smtp::base64_encode("pw")) return "235 2.7.0 ok\r\n";
+        if (line == netpool::base64_encode("bob")) return "334 UGFzc3dvcmQ6\r\n";
+        if (line == netpool::base64_encode("pw")) return "235 2.7.0 ok\r\n";
         if (starts(line, "MAIL FROM:") && ++mail_count == 2) return "250 ok\r\n250 surprise\r\n";
         return usual(line, "250-AUTH LOGIN\r\n");
     });

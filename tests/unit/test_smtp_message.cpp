@@ -1,5 +1,6 @@
 // SMTP message builder: rendering, RFC 2047 words, header injection, envelopes, and the
 // transfer encodings. Strings in, strings out.
+#include <netpool/base64.hpp>
 #include <netpool/smtp/message.hpp>
 #include <netpool/smtp/protocol.hpp>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 using namespace netpool::smtp;
+using netpool::base64_decode;
 
 namespace {
 

@@ -1,11 +1,14 @@
-// SMTP client logic without sockets: error category, base64 and AUTH encodings, envelope
+// SMTP client logic without sockets: error category, AUTH encodings, envelope
 // checks, command lines, the verdict over (pipelined) replies, options and the registry.
 #include <netpool/smtp/adapter.hpp>
 #include <netpool/smtp/error.hpp>
 #include <netpool/smtp/protocol.hpp>
+#include <netpool/smtp/reply.hpp>
 
+#include <netpool/base64.hpp>
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
+#include <netpool/redact.hpp>
 
 #include <doctest/doctest.h>
 
@@ -14,6 +17,7 @@
 #include <string>
 
 using namespace netpool::smtp;
+using netpool::base64_decode;
 
 namespace {
 
@@ -72,21 +76,6 @@ TEST_CASE("error category: names, messages, handshake_rejected equivalence") {
     const std::error_code auth = errc::auth_failed;
     CHECK(auth == errc::auth_failed);
     CHECK(auth != netpool::errc::handshake_rejected);  // a different code, the same condition
-}
-
-TEST_CASE("base64 (RFC 4648 vectors) and decoding") {
-    CHECK(base64_encode("") == "");
-    CHECK(base64_encode("f") == "Zg==");
-    CHECK(base64_encode("fo") == "Zm8=");
-    CHECK(base64_encode("foo") == "Zm9v");
-    CHECK(base64_encode("foob") == "Zm9vYg==");
-    CHECK(base64_encode("fooba") == "Zm9vYmE=");
-    CHECK(base64_encode("foobar") == "Zm9vYmFy");
-    CHECK(base64_encode(std::string("\xff\xfe\x00", 3)) == "//4A");
-    for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) CHECK(base64_decode(base64_encode(s)) == s);
-    CHECK(base64_decode("Zm9vYg") == "foob");  // unpadded
-    CHECK_FALSE(base64_decode("Zm9v!"));
-    CHECK_FALSE(base64_decode("Z"));
 }
 
 TEST_CASE("AUTH PLAIN and XOAUTH2 responses") {
@@ -303,8 +292,9 @@ TEST_CASE("secrets stay out of options errors, results and redacted text") {
     send_result r;
     r.ec = errc::auth_failed;
     r.stage = "checkout";
-    r.detail = redact("AUTH PLAIN: 535 5.7.8 bad " + secret + " and " + auth_plain_response("alice", secret),
-                      {secret, auth_plain_response("alice", secret)});
+    netpool::redactor redact;  // as the adapter records a handshake failure
+    redact.add_credential("alice", secret);
+    r.detail = redact("AUTH PLAIN: 535 5.7.8 bad " + secret + " and " + auth_plain_response("alice", secret));
     r.last_reply = rep("535 5.7.8 Authentication credentials invalid\r\n");
     const std::string line = r.to_string();
     CHECK(line.find(secret) == std::string::npos);
@@ -313,8 +303,6 @@ TEST_CASE("secrets stay out of options errors, results and redacted text") {
     CHECK(line.find("535 5.7.8") != std::string::npos);
     CHECK(line.find("checkout") != std::string::npos);
     CHECK(std::error_code(errc::auth_failed).message().find(secret) == std::string::npos);
-    CHECK(redact("aXa", {"X", ""}) == "a[redacted]a");
-    CHECK(redact("XX", {"X"}) == "[redacted][redacted]");
 }
 
 TEST_CASE("client_options::validate names the field") {

@@ -1,53 +1,31 @@
 // The SMTP adapter: session set-up (greeting, EHLO/HELO, STARTTLS, AUTH), NOOP, RSET, QUIT,
-// and one transaction. Decisions over replies are the pure functions of protocol.hpp; this
-// file does the I/O, every read bounded by a timeout and by reply_limits.
+// and one transaction. Decisions over replies are the pure functions of protocol.hpp; the
+// I/O is a kit::session per connection, every read bounded by a timeout and by reply_limits.
 #include <netpool/smtp/adapter.hpp>
 
 #include <netpool/config.hpp>
 #include <netpool/error.hpp>
+#include <netpool/kit.hpp>
 #include <netpool/options.hpp>
-#include <netpool/redact.hpp>
 #include <netpool/smtp/protocol.hpp>
-#include <netpool/transport.hpp>
+#include <netpool/smtp/reply.hpp>
 
-#include <asio/buffer.hpp>
-#include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#if NETPOOL_HAS_TLS
-#include <asio/ssl/error.hpp>
-#include <openssl/bio.h>
-#include <openssl/ssl.h>
-#endif
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
-
-#include <array>
-#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
-#include <mutex>
 #include <stdexcept>
 
 namespace netpool::smtp {
 
-struct adapter::shared_state {
-    mutable std::mutex mu;
-    std::string failure;                  // "stage: reply or error", redacted
-    std::optional<reply> failure_reply;   // redacted
-    std::atomic<bool> token_rejected{false};  // XOAUTH2: ask for a fresh token next time
-};
-
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 using std::chrono::milliseconds;
 
-/// Per-connection session, kept in connection::state(). One read buffer for the whole
-/// session, so bytes read past a reply are never lost between commands (they are either
-/// the next pipelined reply or a protocol error).
+/// Per-connection session, kept in the connection's state. The kit session's read buffer
+/// lasts the whole session, so bytes read past a reply are never lost between commands
+/// (they are either the next pipelined reply or a protocol error).
 struct session {
-    std::string in;  // bytes read but not yet parsed
+    kit::session io;
     capabilities caps;
     bool ready = false;    // the handshake completed
     bool in_data = false;  // after a 354, before the final dot: the server reads content
@@ -55,96 +33,20 @@ struct session {
 
 session* find_session(connection& c) { return c.state_if<session>(); }
 
-std::error_code map_io_error(const std::error_code& ec) {
-    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
-        return netpool::errc::connection_closed;
-#if NETPOOL_HAS_TLS
-    if (ec == asio::ssl::error::stream_truncated) return netpool::errc::connection_closed;
-#endif
-    return ec;
-}
-
-/// True when the server has sent anything we have not read as a reply: bytes in the session
-/// buffer, in the socket, or (TLS) inside the TLS layer, decrypted or not. Asio's TLS
-/// stream reads whole segments into a BIO pair and OpenSSL returns one record per read, so
-/// a second record that came in the same segment waits in that BIO, not in the socket.
-bool bytes_waiting(connection& c, const session& s) {
-    if (!s.in.empty()) return true;
-    std::error_code ec;
-    if (c.io().socket().available(ec) > 0 || ec) return true;
-#if NETPOOL_HAS_TLS
-    if (c.io().is_tls()) {
-        SSL* ssl = c.io().tls().native_handle();
-        if (SSL_has_pending(ssl) == 1) return true;
-        if (BIO* in = SSL_get_rbio(ssl); in != nullptr && BIO_ctrl_pending(in) > 0) return true;
-    }
-#endif
-    return false;
-}
-
-/// Reads one complete reply: first from what is buffered, then from the socket. Whatever
-/// follows the reply stays in s.in. The parser bounds the line length and line count, and
-/// it consumes every byte it is given unless a reply completes, so s.in never grows
-/// beyond one read.
-asio::awaitable<std::error_code> read_reply_raw(connection& c, session& s, const reply_limits& limits, reply& out) {
-    reply_parser parser(limits);
-    if (!s.in.empty()) {
-        std::size_t used = 0;
-        const auto st = parser.feed(s.in, used);
-        if (st == reply_parser::status::complete) {
-            s.in.erase(0, used);
-            out = parser.take();
-            co_return std::error_code{};
-        }
-        if (st == reply_parser::status::error) co_return parser.error();
-        s.in.clear();
-    }
-    std::array<char, 4096> chunk;
-    for (;;) {
-        auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk), use_tuple);
-        if (ec) co_return map_io_error(ec);
-        std::size_t used = 0;
-        const auto st = parser.feed(std::string_view(chunk.data(), n), used);
-        if (st == reply_parser::status::complete) {
-            s.in.assign(chunk.data() + used, n - used);
-            out = parser.take();
-            co_return std::error_code{};
-        }
-        if (st == reply_parser::status::error) co_return parser.error();
-    }
-}
-
-asio::awaitable<std::error_code> write_raw(connection& c, std::string_view bytes) {
-    auto [ec, n] = co_await asio::async_write(c.io(), asio::buffer(bytes), use_tuple);
-    co_return ec ? map_io_error(ec) : std::error_code{};
-}
-
-asio::awaitable<std::error_code> exchange_raw(connection& c, session& s, std::string_view line,
-                                              const reply_limits& limits, reply& out) {
-    if (!line.empty()) {
-        if (auto ec = co_await write_raw(c, line)) co_return ec;
-    }
-    co_return co_await read_reply_raw(c, s, limits, out);
-}
-
 /// Sends `line` (if any) and reads one reply within `timeout`. With `alone`, the reply must
 /// be all the server sent: anything after it was sent unasked.
 asio::awaitable<std::error_code> exchange(connection& c, session& s, std::string_view line,
                                           const client_options& o, milliseconds timeout, reply& out,
                                           bool alone = true) {
-    auto ec = co_await with_timeout(exchange_raw(c, s, line, o.limits, out), timeout,
-                                    netpool::errc::operation_timeout);
-    if (!ec && alone && !s.in.empty()) ec = netpool::errc::protocol_error;
+    reply_parser parser(o.limits);
+    auto ec = co_await s.io.exchange(c, line, parser, out, timeout);
+    if (!ec && alone && !s.io.buffered().empty()) ec = netpool::errc::protocol_error;
     co_return ec;
 }
 
 asio::awaitable<std::error_code> read_reply(connection& c, session& s, const client_options& o, milliseconds timeout,
                                             reply& out) {
     co_return co_await exchange(c, s, {}, o, timeout, out, false);
-}
-
-asio::awaitable<std::error_code> write_all(connection& c, std::string_view bytes, milliseconds timeout) {
-    co_return co_await with_timeout(write_raw(c, bytes), timeout, netpool::errc::operation_timeout);
 }
 
 /// Where a handshake failed, for last_handshake_failure(). Secrets collected during AUTH
@@ -218,9 +120,9 @@ asio::awaitable<std::error_code> auth_login(connection& c, session& s, const cli
 }
 
 asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const client_options& o,
-                                              adapter::shared_state& shared, failure_info& f) {
+                                              std::atomic<bool>& token_rejected, failure_info& f) {
     const std::string stage = "AUTH XOAUTH2";
-    const std::string token = o.oauth_token(shared.token_rejected.load());
+    const std::string token = o.oauth_token(token_rejected.load());
     const std::string response = xoauth2_response(o.cred.user, token);
     f.secrets.push_back(token);
     f.secrets.push_back(response);
@@ -228,11 +130,11 @@ asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const c
     if (auto ec = co_await exchange(c, s, "AUTH XOAUTH2 " + response + "\r\n", o, o.command_timeout, r))
         co_return failed(f, stage, ec);
     if (r.code == 235) {
-        shared.token_rejected = false;
+        token_rejected = false;
         co_return std::error_code{};
     }
     if (r.code == 421) co_return failed(f, stage, errc::service_closing, &r);
-    shared.token_rejected = true;
+    token_rejected = true;
     if (r.code == 334) {
         // The challenge carries the error (base64 JSON); an empty line gets the final 535.
         reply end;
@@ -243,7 +145,7 @@ asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const c
 }
 
 asio::awaitable<std::error_code> authenticate(connection& c, session& s, const client_options& o,
-                                              adapter::shared_state& shared, failure_info& f) {
+                                              std::atomic<bool>& token_rejected, failure_info& f) {
     std::vector<std::string> wanted;
     if (o.oauth_token) wanted.emplace_back("XOAUTH2");
     for (const auto& m : o.mechanisms) {
@@ -253,15 +155,15 @@ asio::awaitable<std::error_code> authenticate(connection& c, session& s, const c
     }
     for (const auto& m : wanted) {
         if (!s.caps.has_auth(m)) continue;
-        if (m == "XOAUTH2") co_return co_await auth_xoauth2(c, s, o, shared, f);
+        if (m == "XOAUTH2") co_return co_await auth_xoauth2(c, s, o, token_rejected, f);
         if (m == "PLAIN") co_return co_await auth_plain(c, s, o, f);
         if (m == "LOGIN") co_return co_await auth_login(c, s, o, f);
     }
     co_return failed(f, "AUTH", errc::auth_unavailable);
 }
 
-asio::awaitable<std::error_code> open_session(connection& c, const client_options& o, adapter::shared_state& shared,
-                                              failure_info& f) {
+asio::awaitable<std::error_code> open_session(connection& c, const client_options& o,
+                                              std::atomic<bool>& token_rejected, failure_info& f) {
     session& s = c.emplace_state<session>();
     const tls_mode mode = c.remote().tls;
     const bool auth = !o.cred.user.empty();
@@ -288,10 +190,8 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
         if (r.code != 220) co_return failed(f, "STARTTLS", errc::starttls_rejected, &r);
         // Anything already read or waiting in the kernel was sent before the handshake, in
         // clear text, by whoever sits on the path: never parse it as a post-TLS reply.
-        std::error_code avail_ec;
-        const std::size_t waiting = c.io().socket().available(avail_ec);
-        if (!s.in.empty() || waiting > 0 || avail_ec) {
-            s.in.clear();
+        if (s.io.bytes_waiting(c)) {
+            s.io.drop_buffered();
             co_return failed(f, "STARTTLS", errc::starttls_injection, &r);
         }
         if (auto ec = co_await start_tls(c, o.command_timeout)) co_return failed(f, "STARTTLS handshake", ec);
@@ -300,7 +200,7 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
     }
 
     if (auth) {
-        if (auto ec = co_await authenticate(c, s, o, shared, f)) co_return ec;
+        if (auto ec = co_await authenticate(c, s, o, token_rejected, f)) co_return ec;
     }
     s.ready = true;
     co_return std::error_code{};
@@ -350,7 +250,7 @@ asio::awaitable<void> fail_reply_before_end_of_data(connection& c, session& s, c
         r.detail += " (it sent: " + early.to_string() + ")";
         r.last_reply = std::move(early);
     }
-    s.in.clear();
+    s.io.drop_buffered();
 }
 
 std::string_view stage_of_read(std::size_t index, std::size_t rcpts) {
@@ -363,64 +263,14 @@ std::string_view stage_of_read(std::size_t index, std::size_t rcpts) {
 
 // ---------------------------------------------------------------------------------------
 
-void client_options::validate() const {
-    if (helo_name.empty() || helo_name.find_first_of(" \t\r\n") != std::string::npos)
-        throw config_error("helo_name", "must be a non-empty domain or address literal without spaces or line breaks");
-    if (cred.user.find_first_of("\r\n") != std::string::npos)
-        throw config_error("cred.user", "must not contain CR or LF");
-    // AUTH PLAIN sends "authzid NUL authcid NUL passwd" (RFC 4616): a NUL inside either would
-    // move the boundaries and change who logs in as whom. NUL is not allowed in them.
-    if (cred.user.find('\0') != std::string::npos)
-        throw config_error("cred.user", "must not contain a NUL byte (it would change the meaning of AUTH PLAIN)");
-    if (cred.secret.find('\0') != std::string::npos)  // the message names the field, never the value
-        throw config_error("cred.secret", "must not contain a NUL byte (it would change the meaning of AUTH PLAIN)");
-    // XOAUTH2 separates its fields with ^A: the same for the user name there.
-    if (oauth_token && cred.user.find('\x01') != std::string::npos)
-        throw config_error("cred.user", "must not contain a ^A (0x01) byte with XOAUTH2 (it separates the fields)");
-    for (const auto& m : mechanisms)
-        if (m != "PLAIN" && m != "LOGIN" && m != "XOAUTH2")
-            throw config_error("mechanisms", "unknown mechanism '" + m + "' (known: PLAIN, LOGIN, XOAUTH2)");
-    if (oauth_token && cred.user.empty()) throw config_error("cred.user", "XOAUTH2 (oauth_token) needs the user name");
-    if (!cred.user.empty() && !oauth_token && mechanisms.empty())
-        throw config_error("mechanisms", "credentials are set but no mechanism is allowed");
-    if (command_timeout.count() <= 0) throw config_error("command_timeout", "must be > 0");
-    if (data_timeout.count() <= 0) throw config_error("data_timeout", "must be > 0");
-    if (limits.max_line < 64) throw config_error("limits.max_line", "must be at least 64 bytes");
-    if (limits.max_lines < 1) throw config_error("limits.max_lines", "must be at least 1");
-}
-
-std::string send_result::to_string() const {
-    std::size_t accepted = 0;
-    for (const auto& r : recipients) accepted += r.accepted() ? 1 : 0;
-    std::string s;
-    if (sent) {
-        s = "sent to " + std::to_string(accepted) + "/" + std::to_string(recipients.size()) + " recipients";
-        if (last_reply) s += " (" + last_reply->to_string() + ")";
-        return s;
-    }
-    const std::string what = ec ? ec.message() : "unknown error";
-    s = "failed at " + (stage.empty() ? std::string("?") : stage) + ": " + what;
-    // The detail of a failed handshake is "STAGE: reply" or "STAGE: message": it already
-    // holds the reply, and the message need not be said twice.
-    std::string extra = detail;
-    const std::string repeated = ": " + what;
-    if (extra.size() > repeated.size() && extra.compare(extra.size() - repeated.size(), repeated.size(), repeated) == 0)
-        extra = "during " + extra.substr(0, extra.size() - repeated.size());
-    if (extra.empty() && last_reply) extra = last_reply->to_string();
-    if (!extra.empty()) s += " (" + extra + ")";
-    if (!recipients.empty())
-        s += "; " + std::to_string(accepted) + "/" + std::to_string(recipients.size()) + " recipients accepted";
-    if (discard) s += "; connection discarded";
-    return s;
-}
-
-adapter::adapter(client_options options) : options_(std::move(options)), shared_(std::make_shared<shared_state>()) {
+adapter::adapter(client_options options)
+    : options_(std::move(options)), token_rejected_(std::make_shared<std::atomic<bool>>(false)) {
     options_.validate();
 }
 
 asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
     failure_info f;
-    const auto ec = co_await open_session(c, options_, *shared_, f);
+    const auto ec = co_await open_session(c, options_, *token_rejected_, f);
     if (ec) {
         // The record is what an operator reads when a pool goes endpoint_down: the stage and
         // the server's words, never a secret (a server could echo one back).
@@ -431,10 +281,8 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
         for (const auto& secret : f.secrets) redact.add_credential(options_.cred.user, secret);
         if (f.r)
             for (auto& line : f.r->lines) line = redact(std::move(line));
-        std::string text = redact(f.stage + ": " + (f.r ? f.r->to_string() : ec.message()));
-        std::lock_guard lk(shared_->mu);
-        shared_->failure = std::move(text);
-        shared_->failure_reply = std::move(f.r);
+        const std::string what = f.r ? f.r->to_string() : ec.message();
+        failures_.record(redact, f.stage, what, std::move(f.r));
     }
     co_return ec;
 }
@@ -454,15 +302,9 @@ const capabilities* adapter::session_capabilities(const connection& c) {
     return s ? &s->caps : nullptr;
 }
 
-std::string adapter::last_handshake_failure() const {
-    std::lock_guard lk(shared_->mu);
-    return shared_->failure;
-}
+std::string adapter::last_handshake_failure() const { return failures_.text(); }
 
-std::optional<reply> adapter::last_handshake_reply() const {
-    std::lock_guard lk(shared_->mu);
-    return shared_->failure_reply;
-}
+std::optional<reply> adapter::last_handshake_reply() const { return failures_.detail(); }
 
 // g++ 12 inlines Asio's coroutine frame allocator (thread_info_base::allocate, which may
 // call aligned_alloc) into this large coroutine and then warns that the frame's operator
@@ -508,7 +350,7 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
         std::string batch = mail_from_command(env.mail_from, params);
         for (const auto& a : env.rcpt_to) batch += rcpt_to_command(a);
         batch += "DATA\r\n";
-        if (auto ec = co_await write_all(c, batch, o.command_timeout)) co_return io_failure(ec, "MAIL FROM");
+        if (auto ec = co_await s.io.write_all(c, batch, o.command_timeout)) co_return io_failure(ec, "MAIL FROM");
         const std::size_t expected = env.rcpt_to.size() + 2;
         for (std::size_t i = 0; i < expected; ++i) {
             reply x;
@@ -545,7 +387,7 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     switch (next) {
     case envelope_next::abort: co_return r;  // judge set discard
     case envelope_next::done:
-        if (!s.in.empty()) r.discard = true;  // unasked bytes after the last reply
+        if (!s.io.buffered().empty()) r.discard = true;  // unasked bytes after the last reply
         else c.request_reset();
         co_return r;
     case envelope_next::send_dot_only: {
@@ -553,7 +395,7 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
         // nothing, and report the envelope's failure. Unless it already sent more: then the
         // reply to the dot could not be told from it.
         s.in_data = true;
-        if (bytes_waiting(c, s)) {
+        if (s.io.bytes_waiting(c)) {
             r.discard = true;
             r.detail = "the server sent data after its 354, before the final dot";
             co_return r;
@@ -578,7 +420,7 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     // of step). What comes after the check but before the dot leaves cannot be told apart:
     // the check runs as late as it can.
     s.in_data = true;
-    if (bytes_waiting(c, s)) {
+    if (s.io.bytes_waiting(c)) {
         co_await fail_reply_before_end_of_data(c, s, o, r);
         co_return r;
     }
@@ -589,9 +431,9 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     };
     const std::string_view content_lines = std::string_view(data).substr(0, data.size() - 3);
     if (!content_lines.empty()) {
-        if (auto ec = co_await write_all(c, content_lines, left())) co_return io_failure(ec, "end of data");
+        if (auto ec = co_await s.io.write_all(c, content_lines, left())) co_return io_failure(ec, "end of data");
     }
-    if (bytes_waiting(c, s)) {
+    if (s.io.bytes_waiting(c)) {
         co_await fail_reply_before_end_of_data(c, s, o, r);
         co_return r;
     }
@@ -601,7 +443,7 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
     if (ec) co_return io_failure(ec, "end of data");  // (still in_data: no QUIT into a broken session)
     s.in_data = false;
     judge_end_of_data(final_reply, r);
-    if (!s.in.empty()) {
+    if (!s.io.buffered().empty()) {
         r.discard = true;  // unasked bytes after the last reply
         if (r.sent) r.detail = "the server sent data after its reply to the final dot";
     } else if (!r.sent && !r.discard) {

@@ -2,6 +2,7 @@
 // text/plain body in 7bit, 8bit or quoted-printable, and the envelope.
 #include <netpool/smtp/message.hpp>
 
+#include <netpool/base64.hpp>
 #include <netpool/smtp/protocol.hpp>
 
 #include <algorithm>

@@ -1,24 +1,13 @@
-// Pure SMTP client logic: encodings, envelope checks, command lines, and the verdict over a
+// Pure SMTP client logic: AUTH encodings, envelope checks, command lines, and the verdict over a
 // transaction's replies.
 #include <netpool/smtp/protocol.hpp>
 
+#include <netpool/base64.hpp>
 #include <netpool/smtp/error.hpp>
-
 
 namespace netpool::smtp {
 
 namespace {
-
-constexpr char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int b64_value(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
 
 bool is_ascii(std::string_view s) noexcept { return !has_8bit(s); }
 
@@ -40,51 +29,6 @@ envelope_next abort_with(send_result& r, std::error_code ec, std::string stage, 
 }
 
 }  // namespace
-
-std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16) |
-                       (static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                       static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
-        out += b64_alphabet[(n >> 18) & 63];
-        out += b64_alphabet[(n >> 12) & 63];
-        out += b64_alphabet[(n >> 6) & 63];
-        out += b64_alphabet[n & 63];
-    }
-    const std::size_t rest = bytes.size() - i;
-    if (rest > 0) {
-        std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        out += b64_alphabet[(n >> 18) & 63];
-        out += b64_alphabet[(n >> 12) & 63];
-        out += rest == 2 ? b64_alphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-    if (text.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(text.size() * 3 / 4);
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        const int v = b64_value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    return out;
-}
 
 std::string auth_plain_response(std::string_view user, std::string_view secret) {
     std::string raw;
@@ -264,16 +208,6 @@ void judge_end_of_data(const reply& final_reply, send_result& r) {
         fail(r, errc::unexpected_reply, "end of data", final_reply);
         r.discard = true;
     }
-}
-
-std::string redact(std::string text, const std::vector<std::string>& secrets) {
-    static constexpr std::string_view mark = "[redacted]";
-    for (const auto& s : secrets) {
-        if (s.empty()) continue;
-        for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + mark.size()))
-            text.replace(pos, s.size(), mark);
-    }
-    return text;
 }
 
 }  // namespace netpool::smtp

@@ -1,87 +1,28 @@
 // The SMTP protocol adapter: session set-up for the pool (greeting, EHLO, STARTTLS, AUTH),
-// NOOP/RSET/QUIT, and one mail transaction on a leased connection.
+// NOOP/RSET/QUIT, and one mail transaction on a leased connection. The types it takes and
+// returns (client_options, envelope, send_result, reply...) are in types.hpp.
 #pragma once
 
 #include <netpool/adapter.hpp>
 #include <netpool/connection.hpp>
-#include <netpool/endpoint.hpp>
+#include <netpool/kit/failure_record.hpp>
 #include <netpool/smtp/error.hpp>
-#include <netpool/smtp/message.hpp>
-#include <netpool/smtp/reply.hpp>
+#include <netpool/smtp/types.hpp>
 
 #include <asio/awaitable.hpp>
 
-#include <chrono>
-#include <functional>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
 
 namespace netpool::smtp {
 
-/// How a client opens and uses a session. A plain struct with defaults; validate() checks it.
-struct client_options {
-    std::string helo_name = "localhost";  ///< EHLO/HELO argument
-    credentials cred;                      ///< empty user: no AUTH
-    /// Mechanisms in order of preference; the first the server offers is used. Known:
-    /// "PLAIN", "LOGIN" (and "XOAUTH2", which oauth_token adds by itself).
-    std::vector<std::string> mechanisms = {"PLAIN", "LOGIN"};
-    /// XOAUTH2 (Google/Microsoft): called for the token at each AUTH; `refresh` is true
-    /// when the previous token was rejected. Setting it puts "XOAUTH2" first; PLAIN and
-    /// LOGIN are then used only if cred.secret is not empty. Called on the connection's
-    /// executor; it must not block for long.
-    std::function<std::string(bool refresh)> oauth_token;
-    /// Credentials over a connection without TLS only when this is true.
-    bool allow_plaintext_auth = false;
-    bool use_pipelining = true;                        ///< when the server offers PIPELINING
-    reply_limits limits;                               ///< line length and lines per reply
-    std::chrono::milliseconds command_timeout{30000};  ///< any one command's reply
-    std::chrono::milliseconds data_timeout{120000};    ///< sending the content and the reply to the final dot
-
-    /// Throws netpool::config_error naming the field ("helo_name", "mechanisms",
-    /// "command_timeout", "cred.user", ...). Never puts a secret in the message. A NUL byte
-    /// in cred.user or cred.secret is refused (it would change the AUTH PLAIN message), and
-    /// ^A in cred.user with XOAUTH2.
-    void validate() const;
-};
-
-/// Per-recipient outcome.
-struct recipient_result {
-    std::string address;
-    int code = 0;                           ///< the RCPT reply code (0: no reply was read)
-    std::optional<enhanced_status> status;
-    std::string text;                       ///< the reply text (from the server; no secrets)
-    bool accepted() const noexcept { return code >= 200 && code < 300; }
-};
-
-/// The outcome of one transaction. `sent` only after 250 to the final dot.
-struct send_result {
-    bool sent = false;
-    std::error_code ec;             ///< empty when sent (even if some recipients were refused)
-    /// Where it ended: "checkout", "envelope" or "content" (checked before sending), "SIZE",
-    /// "MAIL FROM", "RCPT TO", "DATA", "end of data", or "" when sent.
-    std::string stage;
-    std::optional<reply> last_reply;  ///< the reply that decided the outcome, if any
-    std::vector<recipient_result> recipients;
-    /// More about the failure when there is more to say (e.g. the handshake failure behind
-    /// an endpoint_down checkout: "AUTH PLAIN: 535 5.7.8 ..."). Never credentials.
-    std::string detail;
-    /// The connection is in an unknown state or closing (421, I/O or parse error, timeout):
-    /// the lease holder must lease::discard() it.
-    bool discard = false;
-
-    bool discard_connection() const noexcept { return discard; }
-    /// One line for logs: "sent to 2/3 recipients" or "failed at RCPT TO: <message>
-    /// (550 5.1.1 ...)". Never credentials.
-    std::string to_string() const;
-};
-
 /// Speaks SMTP for a pool. Satisfies netpool::protocol_adapter. One adapter object (and its
 /// copies, which share the failure record) serves every connection of a pool; session state
-/// (read buffer, capabilities) lives in connection::state().
+/// (a kit::session, capabilities) lives in the connection's state.
 ///
 /// Errors from the hooks: smtp::errc values (the handshake ones are equivalent to
 /// netpool::condition::handshake_rejected), netpool::errc::protocol_error /
@@ -136,11 +77,12 @@ public:
     /// The server reply behind last_handshake_failure(), when there was one. Thread-safe.
     std::optional<reply> last_handshake_reply() const;
 
-    struct shared_state;  // failure record and XOAUTH2 refresh flag, shared by copies
-
 private:
     client_options options_;
-    std::shared_ptr<shared_state> shared_;
+    // Shared by copies: the pool holds one copy, a mailer's handle may hold another. Mutable:
+    // the const hooks record into it, and failure_record::record() is not const.
+    mutable kit::failure_record<std::optional<reply>> failures_;
+    std::shared_ptr<std::atomic<bool>> token_rejected_;  // XOAUTH2: ask for a fresh token next time
 };
 
 /// Adds "smtp" to `registry`. Parameters (all optional): helo, user, password_env (the name

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <netpool/endpoint.hpp>
+#include <netpool/keyed_client.hpp>
 #include <netpool/options.hpp>
 #include <netpool/registry.hpp>
 #include <netpool/smtp/adapter.hpp>
@@ -9,7 +10,6 @@
 
 #include <asio/awaitable.hpp>
 
-#include <memory>
 #include <string>
 
 namespace netpool::smtp {
@@ -25,7 +25,8 @@ struct account {
 /// credential fingerprint, TLS profile), so a connection authenticated as one user never
 /// sends for another. The registry's per_key_limit caps connections per account. The first
 /// send for a key creates its pool with that account's client and pool options; later
-/// accounts with the same key share it (and its options).
+/// accounts with the same key share it (and its options, the pool's adapter's). A thin layer
+/// over netpool::keyed_client<smtp::adapter>: it keeps nothing per key itself.
 ///
 /// Errors: every outcome is a send_result (see adapter::send); a checkout failure has
 /// stage "checkout", and when the pool is endpoint down (or the checkout timed out while a
@@ -53,11 +54,8 @@ public:
     send_result send_blocking(const account& a, const message& m);
     send_result send_blocking(const account& a, const envelope& e, std::string raw_rfc5322);
 
-    struct impl;
-
 private:
-    registry& reg_;
-    std::shared_ptr<impl> impl_;
+    keyed_client<adapter> pools_;
 };
 
 }  // namespace netpool::smtp

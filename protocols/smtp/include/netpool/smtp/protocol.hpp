@@ -1,11 +1,9 @@
-// The pure parts of an SMTP client: base64, AUTH responses, address checks, MAIL/RCPT
-// command lines, and the verdict over a transaction's replies. No sockets, so the
+// The pure parts of an SMTP client: AUTH responses, address checks, MAIL/RCPT command
+// lines, and the verdict over a transaction's replies. No sockets (no Asio), so the
 // adapter's decisions are unit-tested with strings.
 #pragma once
 
-#include <netpool/smtp/adapter.hpp>
-#include <netpool/smtp/message.hpp>
-#include <netpool/smtp/reply.hpp>
+#include <netpool/smtp/types.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +14,6 @@
 #include <vector>
 
 namespace netpool::smtp {
-
-/// RFC 4648 base64 with padding.
-std::string base64_encode(std::string_view bytes);
-/// Decodes padded or unpadded base64; nullopt for any other character.
-std::optional<std::string> base64_decode(std::string_view text);
 
 /// RFC 4616 PLAIN initial response: base64("" NUL user NUL secret).
 std::string auth_plain_response(std::string_view user, std::string_view secret);
@@ -88,8 +81,5 @@ envelope_next judge_envelope(const envelope& env, const reply& mail, const std::
 /// The verdict on the reply to the final dot: 2xx -> sent; 421 -> service_closing (discard);
 /// 4xx/5xx -> transient/permanent_failure at "end of data"; else unexpected_reply (discard).
 void judge_end_of_data(const reply& final_reply, send_result& r);
-
-/// Replaces every occurrence of each non-empty secret in `text` with "[redacted]".
-std::string redact(std::string text, const std::vector<std::string>& secrets);
 
 }  // namespace netpool::smtp

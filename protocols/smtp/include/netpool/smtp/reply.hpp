@@ -1,43 +1,17 @@
-// SMTP replies (RFC 5321 section 4.2, RFC 3463 enhanced status codes), EHLO capabilities, and
-// the DATA transparency rules: plain functions over bytes, no sockets.
+// Parsing SMTP replies (RFC 5321 section 4.2, RFC 3463 enhanced status codes) and EHLO
+// capabilities, and the DATA transparency rules: plain functions over bytes, no sockets.
+// The types they produce are in types.hpp.
 #pragma once
 
+#include <netpool/smtp/types.hpp>
+
 #include <cstddef>
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
 
 namespace netpool::smtp {
-
-/// An RFC 3463 enhanced status code, e.g. 5.7.8.
-struct enhanced_status {
-    int klass = 0, subject = 0, detail = 0;
-    bool operator==(const enhanced_status&) const = default;
-    std::string to_string() const;
-};
-
-/// One complete reply: every line had the same code; the last line ended the reply.
-struct reply {
-    int code = 0;                           ///< 200..599
-    std::optional<enhanced_status> status;  ///< when the first line carries one
-    std::vector<std::string> lines;         ///< text of each line, without code, separator, CRLF
-
-    bool positive() const noexcept { return code >= 200 && code < 400; }
-    bool transient() const noexcept { return code >= 400 && code < 500; }  ///< 4xx: may retry
-    bool permanent() const noexcept { return code >= 500; }                ///< 5xx: do not retry
-    /// "250 2.0.0 Ok" style, lines joined with " / " (for error messages; never credentials:
-    /// a server reply holds none).
-    std::string to_string() const;
-};
-
-/// Limits that bound what a server can make us buffer.
-struct reply_limits {
-    std::size_t max_line = 2048;   ///< bytes in one line with CRLF (RFC 5321 says 512; some servers exceed it)
-    std::size_t max_lines = 256;   ///< lines in one multi-line reply (a long EHLO has ~20)
-};
 
 /// Incremental reply parser. Feed it bytes as they arrive; take complete replies out.
 /// Errors are final (the connection must be dropped): errc::protocol_error for a malformed
@@ -72,20 +46,6 @@ private:
 /// Parses a whole buffer holding exactly one reply (for tests and simple callers).
 /// Errors as reply_parser; errc::protocol_error also for trailing bytes.
 std::optional<reply> parse_reply(std::string_view text, std::error_code& ec, reply_limits limits = {});
-
-/// What EHLO told us (RFC 5321 4.1.1.1 and the extensions' RFCs).
-struct capabilities {
-    bool esmtp = false;  ///< EHLO was answered (else HELO fallback)
-    bool pipelining = false;
-    bool starttls = false;
-    bool eight_bit_mime = false;
-    bool smtputf8 = false;
-    bool enhanced_status_codes = false;
-    bool chunking = false;
-    std::optional<std::uint64_t> size;  ///< SIZE limit; 0 = announced without a limit
-    std::vector<std::string> auth;      ///< AUTH mechanisms, upper case
-    bool has_auth(std::string_view mech) const;
-};
 
 /// Capabilities from a positive EHLO reply (the first line is the greeting and is skipped).
 /// Unknown keywords are ignored; keywords are case-insensitive.
