@@ -13,6 +13,7 @@
 #include <netpool/imap/client.hpp>
 #include <netpool/imap/error.hpp>
 
+#include <asio/post.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -23,8 +24,10 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <fcntl.h>
@@ -1052,6 +1055,41 @@ TEST_CASE("bad server: a checkout that times out while logins keep failing repor
     CHECK(r.ec == imap::errc::login_failed);
     CHECK_MESSAGE(r.detail.find("AUTHENTICATIONFAILED") != std::string::npos, "detail: " << r.detail);
     check_no_secret(r);
+}
+
+TEST_CASE("bad server: a pool made for the key by someone else: the client reads that pool's failure record; "
+          "fetch_latest_blocking on the registry's thread throws") {
+    bad_server srv("login_no", false, password);  // the password is right: only the scenario refuses it
+    harness h;
+    auto a = account_for(srv.port(), tls_mode::none, password);
+    a.pool = quick_pool(1, 0);
+    a.pool.max_restarts = 1;
+    // The pool for this key exists before the client asks: made with an imap::adapter the
+    // client never saw. The handle reaches it (pool::adapter_as), so the checkout failure
+    // still carries the server's words.
+    auto p = h.reg.pool_for(
+        a.server, a.client.cred, [&] { return any_adapter(imap::adapter(a.client)); }, a.pool);
+    const auto r = fetch(h, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.stage == "checkout");
+    CHECK(r.ec == imap::errc::login_failed);
+    CHECK_MESSAGE(r.detail.find("AUTHENTICATIONFAILED") != std::string::npos, "detail: " << r.detail);
+    check_no_secret(r);
+
+    // On a thread that runs the registry's executor the blocking form would wait for itself:
+    // it refuses, naming itself.
+    auto refused = std::make_shared<std::promise<std::string>>();
+    asio::post(h.io.executor(), [&h, a, refused] {
+        try {
+            (void)h.cli.fetch_latest_blocking(a, "INBOX", 1);
+            refused->set_value("(no exception)");
+        } catch (const std::logic_error& e) {
+            refused->set_value(e.what());
+        }
+    });
+    auto said = refused->get_future();
+    REQUIRE(said.wait_for(10s) == std::future_status::ready);
+    CHECK(said.get().find("netpool::imap::client::fetch_latest_blocking") != std::string::npos);
 }
 
 TEST_CASE("bad server: BYE in answer to FETCH is server_bye; the session is discarded, the next fetch works") {

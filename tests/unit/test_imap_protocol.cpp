@@ -1,5 +1,6 @@
 // IMAP pure helpers: command building with literals, SASL PLAIN, capabilities, SELECT
-// state, SEARCH/ESEARCH, UID sets, FETCH interpretation, errors and redaction.
+// state, SEARCH/ESEARCH, UID sets, FETCH interpretation, errors.
+#include <netpool/imap/adapter.hpp>
 #include <netpool/imap/protocol.hpp>
 #include <netpool/imap/error.hpp>
 #include <netpool/error.hpp>
@@ -42,12 +43,7 @@ TEST_CASE("error category and handshake condition") {
         CHECK(std::error_code(v, imap_category()).message().rfind("IMAP", 0) == 0);
 }
 
-TEST_CASE("base64 and SASL PLAIN") {
-    CHECK(base64_encode("") == "");
-    CHECK(base64_encode("f") == "Zg==");
-    CHECK(base64_encode("fo") == "Zm8=");
-    CHECK(base64_encode("foo") == "Zm9v");
-    CHECK(base64_encode("foobar") == "Zm9vYmFy");
+TEST_CASE("SASL PLAIN") {
     CHECK(sasl_plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
 }
 
@@ -245,8 +241,7 @@ TEST_CASE("FETCH interpretation") {
     CHECK_FALSE(fetch_item(list, "FLAGS"));
 }
 
-TEST_CASE("redaction and must_discard") {
-    CHECK(redact("LOGIN bob hunter2 failed: hunter2", {"hunter2", ""}) == "LOGIN bob [redacted] failed: [redacted]");
+TEST_CASE("must_discard") {
     CHECK_FALSE(adapter::must_discard({}));
     CHECK_FALSE(adapter::must_discard(imap::errc::mailbox_not_found));
     CHECK_FALSE(adapter::must_discard(imap::errc::command_failed));

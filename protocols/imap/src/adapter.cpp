@@ -1,25 +1,16 @@
 // The IMAP adapter: session set-up (greeting, CAPABILITY, STARTTLS, LOGIN / AUTHENTICATE
 // PLAIN), NOOP, UNSELECT, LOGOUT, and SELECT/EXAMINE, UID SEARCH, UID FETCH on a leased
-// connection. Decisions over responses are the pure functions of protocol.hpp; this file
-// does the I/O, every command bounded by command_timeout and every response by
-// response_limits.
+// connection. Decisions over responses are the pure functions of protocol.hpp; the I/O is
+// the session's kit::session, every command bounded by command_timeout and every response
+// by response_limits.
 #include <netpool/imap/adapter.hpp>
 
 #include <netpool/config.hpp>
 #include <netpool/error.hpp>
 #include <netpool/imap/protocol.hpp>
+#include <netpool/imap/response.hpp>
+#include <netpool/kit.hpp>
 #include <netpool/options.hpp>
-#include <netpool/redact.hpp>
-#include <netpool/transport.hpp>
-
-#include <asio/buffer.hpp>
-#include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#if NETPOOL_HAS_TLS
-#include <asio/ssl/error.hpp>
-#endif
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 
 #include <algorithm>
 #include <array>
@@ -38,66 +29,28 @@
 
 namespace netpool::imap {
 
-struct adapter::shared_state {
-    mutable std::mutex mu;
-    std::string failure;                                           // "stage: response or error", redacted
-    std::map<std::string, std::uint32_t, std::less<>> uidvalidity;  // last seen, per mailbox
+struct adapter::uidvalidity_record {
+    std::mutex mu;
+    std::map<std::string, std::uint32_t, std::less<>> last;  // per mailbox
 };
 
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 using std::chrono::milliseconds;
+/// For reads and writes inside a command: the command as a whole is bounded (command_timeout).
+constexpr auto unbounded = kit::session::no_timeout;
 /// Sees each untagged response of a command (after BYE, EXISTS/EXPUNGE and CAPABILITY are
 /// handled); an error stops the command and breaks the session.
 using untagged_handler = std::function<std::error_code(response&)>;
 
 session* find_session(connection& c) { return c.state_if<session>(); }
 
-std::error_code map_io_error(const std::error_code& ec) {
-    if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
-        return netpool::errc::connection_closed;
-#if NETPOOL_HAS_TLS
-    if (ec == asio::ssl::error::stream_truncated) return netpool::errc::connection_closed;
-#endif
-    return ec;
-}
-
-/// Reads one complete response: first from what is buffered, then from the socket. Whatever
-/// follows it stays in s.in. The parser consumes every byte it is given unless a response
-/// completes, so s.in never holds more than one read beyond a response.
-asio::awaitable<std::error_code> read_response(connection& c, session& s, const response_limits& limits,
+/// The next response, from what the session buffered or from the socket; a parser of its
+/// own for each (what follows a response stays buffered in the session).
+asio::awaitable<std::error_code> next_response(connection& c, session& s, const response_limits& limits,
                                                response& out) {
     response_parser parser(limits);
-    if (!s.in.empty()) {
-        std::size_t used = 0;
-        const auto st = parser.feed(s.in, used);
-        if (st == response_parser::status::complete) {
-            s.in.erase(0, used);
-            out = parser.take();
-            co_return std::error_code{};
-        }
-        if (st == response_parser::status::error) co_return parser.error();
-        s.in.clear();
-    }
-    std::array<char, 16384> chunk;
-    for (;;) {
-        auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk), use_tuple);
-        if (ec) co_return map_io_error(ec);
-        std::size_t used = 0;
-        const auto st = parser.feed(std::string_view(chunk.data(), n), used);
-        if (st == response_parser::status::complete) {
-            s.in.assign(chunk.data() + used, n - used);
-            out = parser.take();
-            co_return std::error_code{};
-        }
-        if (st == response_parser::status::error) co_return parser.error();
-    }
-}
-
-asio::awaitable<std::error_code> write_raw(connection& c, std::string_view bytes) {
-    auto [ec, n] = co_await asio::async_write(c.io(), asio::buffer(bytes), use_tuple);
-    co_return ec ? map_io_error(ec) : std::error_code{};
+    co_return co_await s.io.read_reply(c, parser, out, unbounded);
 }
 
 /// How many untagged responses one command may still receive: those it asks for (one FETCH
@@ -137,11 +90,11 @@ asio::awaitable<std::error_code> command_raw(connection& c, session& s, const re
                                              const untagged_handler& handler, untagged_budget budget,
                                              response& tagged) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
-        if (auto ec = co_await write_raw(c, parts[i])) co_return ec;
+        if (auto ec = co_await s.io.write_all(c, parts[i], unbounded)) co_return ec;
         if (i + 1 == parts.size()) break;
         for (;;) {
             response r;
-            if (auto ec = co_await read_response(c, s, limits, r)) co_return ec;
+            if (auto ec = co_await next_response(c, s, limits, r)) co_return ec;
             if (r.is_continuation()) break;
             if (r.is_tagged()) {
                 if (r.tag != tag) co_return errc::unexpected_response;
@@ -153,7 +106,7 @@ asio::awaitable<std::error_code> command_raw(connection& c, session& s, const re
     }
     for (;;) {
         response r;
-        if (auto ec = co_await read_response(c, s, limits, r)) co_return ec;
+        if (auto ec = co_await next_response(c, s, limits, r)) co_return ec;
         if (r.is_tagged()) {
             if (r.tag != tag) co_return errc::unexpected_response;
             tagged = std::move(r);
@@ -255,19 +208,19 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
     std::string line = tag + " AUTHENTICATE PLAIN";
     if (ir) line += " " + (initial.empty() ? std::string("=") : initial);
     line += "\r\n";
-    if (auto ec = co_await write_raw(c, line)) co_return ec;
+    if (auto ec = co_await s.io.write_all(c, line, unbounded)) co_return ec;
     bool sent = ir;
     untagged_budget budget(0, o.max_unsolicited);
     for (;;) {
         response r;
-        if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
+        if (auto ec = co_await next_response(c, s, o.limits, r)) co_return ec;
         if (r.is_continuation()) {
             // The first continuation asks for the response; another is a challenge PLAIN
             // does not have: cancel (RFC 9051 6.2.2), the server answers BAD.
             // A named string, not a conditional's temporary inside co_await: GCC 12 destroys
             // such a temporary twice (a double free on this path).
             const std::string reply_line = sent ? std::string("*\r\n") : initial + "\r\n";
-            if (auto ec = co_await write_raw(c, reply_line)) co_return ec;
+            if (auto ec = co_await s.io.write_all(c, reply_line, unbounded)) co_return ec;
             sent = true;
             continue;
         }
@@ -335,14 +288,14 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
         co_return failed(f, "LOGIN", errc::plaintext_login_refused);
 
     response greeting;
-    auto ec = co_await with_timeout(read_response(c, s, o.limits, greeting), o.command_timeout,
-                                    netpool::errc::operation_timeout);
+    response_parser greeting_parser(o.limits);
+    auto ec = co_await s.io.read_reply(c, greeting_parser, greeting, o.command_timeout);
     if (ec) co_return failed(f, "greeting", ec);
     if (!greeting.is_untagged()) co_return failed(f, "greeting", netpool::errc::protocol_error, &greeting);
     if (greeting.status == "BYE") co_return failed(f, "greeting", errc::greeting_bye, &greeting);
     if (greeting.status != "OK" && greeting.status != "PREAUTH")
         co_return failed(f, "greeting", netpool::errc::protocol_error, &greeting);
-    if (!s.in.empty()) co_return failed(f, "greeting", netpool::errc::protocol_error);  // sent unasked
+    if (!s.io.buffered().empty()) co_return failed(f, "greeting", netpool::errc::protocol_error);  // sent unasked
     const bool preauth = greeting.status == "PREAUTH";
     if (greeting.code_name() == "CAPABILITY") s.caps = parse_capabilities(greeting.code_argument());
     else if (auto e = co_await capability(c, s, o, f)) co_return e;
@@ -355,10 +308,8 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
         if (tagged.status != "OK") co_return failed(f, "STARTTLS", errc::starttls_unavailable, &tagged);
         // Anything already read or waiting in the kernel was sent before the handshake, in
         // clear text, by whoever sits on the path: never parse it as a post-TLS response.
-        std::error_code avail_ec;
-        const std::size_t waiting = c.io().socket().available(avail_ec);
-        if (!s.in.empty() || waiting > 0 || avail_ec) {
-            s.in.clear();
+        if (s.io.bytes_waiting(c)) {
+            s.io.drop_buffered();
             s.broken = true;
             co_return failed(f, "STARTTLS", errc::starttls_injection, &tagged);
         }
@@ -393,12 +344,12 @@ asio::awaitable<std::error_code> simple_command(connection& c, const client_opti
 }
 
 asio::awaitable<std::error_code> logout_raw(connection& c, session& s, const client_options& o) {
-    const std::string tag = next_tag(s);
-    if (auto ec = co_await write_raw(c, tag + " LOGOUT\r\n")) co_return ec;
+    const std::string line = next_tag(s) + " LOGOUT\r\n";
+    if (auto ec = co_await s.io.write_all(c, line, unbounded)) co_return ec;
     untagged_budget budget(1, o.max_unsolicited);
     for (;;) {  // "* BYE ..." then the tagged OK
         response r;
-        if (auto ec = co_await read_response(c, s, o.limits, r)) co_return ec;
+        if (auto ec = co_await next_response(c, s, o.limits, r)) co_return ec;
         if (r.is_tagged()) co_return std::error_code{};
         if (auto ec = budget.take()) co_return ec;
     }
@@ -408,20 +359,8 @@ asio::awaitable<std::error_code> logout_raw(connection& c, session& s, const cli
 
 // ---------------------------------------------------------------------------------------
 
-void client_options::validate() const {
-    if (cred.user.find('\0') != std::string::npos) throw config_error("cred.user", "must not contain NUL");
-    if (cred.secret.find('\0') != std::string::npos) throw config_error("cred.secret", "must not contain NUL");
-    if (command_timeout.count() <= 0) throw config_error("command_timeout", "must be > 0");
-    if (limits.max_line < 1024) throw config_error("limits.max_line", "must be at least 1024 bytes");
-    if (limits.max_literal < 1) throw config_error("limits.max_literal", "must be at least 1 byte");
-    if (limits.max_depth < 4 || limits.max_depth > 1000) throw config_error("limits.max_depth", "must be in [4, 1000]");
-    if (limits.max_response < limits.max_line) throw config_error("limits.max_response", "must be at least max_line");
-    if (limits.max_values < 256) throw config_error("limits.max_values", "must be at least 256");
-    if (max_search_results < 1) throw config_error("max_search_results", "must be at least 1");
-    if (max_unsolicited < 100) throw config_error("max_unsolicited", "must be at least 100");
-}
-
-adapter::adapter(client_options options) : options_(std::move(options)), shared_(std::make_shared<shared_state>()) {
+adapter::adapter(client_options options)
+    : options_(std::move(options)), uidvalidity_(std::make_shared<uidvalidity_record>()) {
     options_.validate();
 }
 
@@ -435,9 +374,7 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
         for (const auto& secret : f.secrets) redact.add(secret);
         std::string what = f.what.empty() ? ec.message() : f.what;
         if (ec.category() == limit_category()) what = limit_failure(f.stage, static_cast<limit_errc>(ec.value()), options_);
-        std::string text = redact(what.rfind(f.stage + ": ", 0) == 0 ? what : f.stage + ": " + what);
-        std::lock_guard lk(shared_->mu);
-        shared_->failure = std::move(text);
+        failures_.record(redact, f.stage, what);
     }
     co_return ec;
 }
@@ -494,9 +431,9 @@ asio::awaitable<std::error_code> adapter::select(connection& c, std::string_view
     if (code == "READ-ONLY") m.read_only = true;
     else if (code == "READ-WRITE") m.read_only = false;
     {
-        std::lock_guard lk(shared_->mu);
-        auto it = shared_->uidvalidity.find(m.name);
-        if (it == shared_->uidvalidity.end()) shared_->uidvalidity.emplace(m.name, m.uidvalidity);
+        std::lock_guard lk(uidvalidity_->mu);
+        auto it = uidvalidity_->last.find(m.name);
+        if (it == uidvalidity_->last.end()) uidvalidity_->last.emplace(m.name, m.uidvalidity);
         else {
             m.uidvalidity_changed = it->second != m.uidvalidity;
             it->second = m.uidvalidity;
@@ -579,10 +516,7 @@ bool adapter::must_discard(const std::error_code& ec) noexcept {
              ec == errc::uidvalidity_changed);
 }
 
-std::string adapter::last_handshake_failure() const {
-    std::lock_guard lk(shared_->mu);
-    return shared_->failure;
-}
+std::string adapter::last_handshake_failure() const { return failures_.text(); }
 
 // ---------------------------------------------------------------------------------------
 

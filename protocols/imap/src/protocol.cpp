@@ -2,6 +2,8 @@
 // SELECT, SEARCH/ESEARCH and FETCH responses.
 #include <netpool/imap/protocol.hpp>
 
+#include <netpool/base64.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -45,34 +47,6 @@ void add_capability(capabilities& c, std::string name) {
 
 bool capabilities::has(std::string_view name) const noexcept {
     return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
-}
-
-std::string base64_encode(std::string_view bytes) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                           static_cast<unsigned char>(bytes[i + 2]);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += alphabet[v & 63];
-    }
-    if (i + 1 == bytes.size()) {
-        const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == bytes.size()) {
-        const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
-        out += alphabet[(v >> 18) & 63];
-        out += alphabet[(v >> 12) & 63];
-        out += alphabet[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
 }
 
 std::string sasl_plain_response(std::string_view user, std::string_view secret) {
@@ -347,15 +321,6 @@ std::string limit_failure(std::string_view command, limit_errc e, const client_o
         break;
     }
     return s;
-}
-
-std::string redact(std::string text, const std::vector<std::string>& secrets) {
-    for (const auto& s : secrets) {
-        if (s.empty()) continue;
-        for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 10))
-            text.replace(pos, s.size(), "[redacted]");
-    }
-    return text;
 }
 
 }  // namespace netpool::imap

@@ -3,16 +3,14 @@
 
 #include <netpool/endpoint.hpp>
 #include <netpool/imap/adapter.hpp>
+#include <netpool/keyed_client.hpp>
 #include <netpool/options.hpp>
 #include <netpool/registry.hpp>
 
 #include <asio/awaitable.hpp>
 
 #include <cstddef>
-#include <memory>
 #include <string>
-#include <system_error>
-#include <vector>
 
 namespace netpool::imap {
 
@@ -23,26 +21,12 @@ struct account {
     pool_options pool;      ///< size, max_overflow, timeouts, health check, lifetimes
 };
 
-/// The outcome of one fetch_latest.
-struct fetch_result {
-    std::error_code ec;  ///< empty on success
-    /// More about a failure: the server's words ("a3 NO [NONEXISTENT] ..."), or the handshake
-    /// failure behind an endpoint_down checkout. Never credentials.
-    std::string detail;
-    /// Where it ended: "checkout", "SELECT", "EXAMINE", "UID SEARCH", "UID FETCH", or "" on success.
-    std::string stage;
-    std::vector<fetched_message> messages;  ///< newest (highest UID) first
-    mailbox_info mailbox;                   ///< the mailbox as examined (uidvalidity_changed included)
-    bool ok() const noexcept { return !ec; }
-    /// One line for logs: "fetched 3 messages from INBOX" or "failed at EXAMINE: ...".
-    std::string to_string() const;
-};
-
 /// Fetches over the registry's keyed pools: one per (host, port, TLS mode, user, credential
 /// fingerprint, TLS profile), so a session logged in as one user never reads for another.
 /// The first fetch for a key creates its pool with that account's client and pool options.
 /// A connection keeps its mailbox selected between leases: the next fetch of the same
-/// mailbox sends no EXAMINE.
+/// mailbox sends no EXAMINE. A thin layer over netpool::keyed_client<imap::adapter>: it
+/// keeps nothing per key itself.
 ///
 /// Errors: every outcome is a fetch_result; a checkout failure has stage "checkout", and when
 /// the pool is endpoint down (or the checkout timed out while a handshake failure is on
@@ -69,11 +53,8 @@ public:
     /// it is). Precondition: another thread runs it.
     fetch_result fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top);
 
-    struct impl;
-
 private:
-    registry& reg_;
-    std::shared_ptr<impl> impl_;
+    keyed_client<adapter> pools_;
 };
 
 }  // namespace netpool::imap

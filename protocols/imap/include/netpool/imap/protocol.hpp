@@ -1,11 +1,11 @@
 // The pure parts of an IMAP client: command building (astrings, literals), SASL PLAIN,
-// capabilities, SELECT/SEARCH/FETCH response interpretation, UID sets, redaction. No
-// sockets, so the adapter's decisions are unit-tested with strings.
+// capabilities, SELECT/SEARCH/FETCH response interpretation, UID sets. No
+// sockets (no Asio), so the adapter's decisions are unit-tested with strings.
 #pragma once
 
-#include <netpool/imap/adapter.hpp>
 #include <netpool/imap/error.hpp>
 #include <netpool/imap/response.hpp>
+#include <netpool/imap/types.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -17,8 +17,6 @@
 
 namespace netpool::imap {
 
-/// RFC 4648 base64 with padding.
-std::string base64_encode(std::string_view bytes);
 /// RFC 4616 PLAIN initial response: base64("" NUL user NUL secret).
 std::string sasl_plain_response(std::string_view user, std::string_view secret);
 
@@ -82,8 +80,5 @@ std::string format_address(const value& address);
 /// "greeting"...): the command, the option's name as validate() spells it and its value, e.g.
 /// "UID SEARCH: more than max_search_results = 1000000 UIDs".
 std::string limit_failure(std::string_view command, limit_errc e, const client_options& o);
-
-/// Replaces every occurrence of each non-empty secret in `text` with "[redacted]".
-std::string redact(std::string text, const std::vector<std::string>& secrets);
 
 }  // namespace netpool::imap
