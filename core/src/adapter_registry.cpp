@@ -1,6 +1,10 @@
 // Protocols chosen by name at run time (config files, CLI flags).
 #include <netpool/adapter.hpp>
 
+#include <netpool/options.hpp>  // config_error
+
+#include <charconv>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace netpool {
@@ -47,6 +51,29 @@ adapter_registry& adapter_registry::global() {
     // libraries' static initialisers without order-of-initialisation trouble.
     static adapter_registry instance;
     return instance;
+}
+
+bool param_bool(std::string_view key, std::string_view value) {
+    if (value == "true" || value == "1" || value == "yes") return true;
+    if (value == "false" || value == "0" || value == "no") return false;
+    throw config_error(std::string(key), "expected true or false, got '" + std::string(value) + "'");
+}
+
+std::uint64_t param_count(std::string_view key, std::string_view value, std::uint64_t max) {
+    std::uint64_t n = 0;
+    const char* end = value.data() + value.size();
+    const auto [p, err] = std::from_chars(value.data(), end, n);
+    if (value.empty() || err != std::errc{} || p != end || n > max)
+        throw config_error(std::string(key), "expected a number from 0 to " + std::to_string(max) + ", got '" +
+                                                 std::string(value) + "'");
+    return n;
+}
+
+std::string param_secret_from_env(std::string_view key, std::string_view variable) {
+    const std::string name(variable);
+    const char* secret = name.empty() ? nullptr : std::getenv(name.c_str());
+    if (secret == nullptr) throw config_error(std::string(key), "environment variable '" + name + "' is not set");
+    return secret;
 }
 
 }  // namespace netpool

@@ -1,5 +1,7 @@
 #include "netpool/redact.hpp"
 
+#include <netpool/sasl.hpp>
+
 #include <algorithm>
 
 namespace netpool {
@@ -27,15 +29,9 @@ void redactor::add_credential(std::string_view user, std::string_view secret, st
         add(quoted);
     }
     add(base64_encode(secret));
-    std::string plain;
-    plain.reserve(user.size() * 2 + secret.size() + 2);
-    plain.append(1, '\0').append(user).append(1, '\0').append(secret);
-    add(base64_encode(plain));
-    plain.assign(user).append(1, '\0').append(user).append(1, '\0').append(secret);
-    add(base64_encode(plain));
-    std::string xoauth2 = "user=";
-    xoauth2.append(user).append("\x01" "auth=Bearer ").append(secret).append("\x01\x01");
-    add(base64_encode(xoauth2));
+    add(sasl::plain_response(user, secret));
+    add(base64_encode(sasl::plain_message(user, user, secret)));  // with the user as authzid too
+    add(sasl::xoauth2_response(user, secret));
 }
 
 std::string redactor::operator()(std::string text) const {

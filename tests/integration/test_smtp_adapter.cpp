@@ -5,6 +5,7 @@
 // bytes sent unasked after a reply.
 #include "support.hpp"
 
+#include <netpool/sasl.hpp>
 #include <netpool/base64.hpp>
 #include <netpool/error.hpp>
 #include <netpool/registry.hpp>
@@ -160,7 +161,7 @@ TEST_SUITE("integration_smtp_adapter") {
 
 TEST_CASE("credentials a server echoes back never reach results or the failure record") {
     const std::string secret = "hunter2-Echoed-Secret";
-    const std::string b64 = smtp::auth_plain_response("alice", secret);
+    const std::string b64 = netpool::sasl::plain_response("alice", secret);
     asio::io_context io;
     scripted_server server(io, [&](const std::string& line, int) {
         if (starts(line, "AUTH PLAIN"))

@@ -1,5 +1,6 @@
 // IMAP pure helpers: command building with literals, SASL PLAIN, capabilities, SELECT
 // state, SEARCH/ESEARCH, UID sets, FETCH interpretation, errors.
+#include <netpool/sasl.hpp>
 #include <netpool/imap/adapter.hpp>
 #include <netpool/imap/protocol.hpp>
 #include <netpool/imap/error.hpp>
@@ -44,7 +45,7 @@ TEST_CASE("error category and handshake condition") {
 }
 
 TEST_CASE("SASL PLAIN") {
-    CHECK(sasl_plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+    CHECK(netpool::sasl::plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
 }
 
 TEST_CASE("build_command: atoms, quoted strings, synchronizing and non-synchronizing literals") {

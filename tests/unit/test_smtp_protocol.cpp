@@ -1,5 +1,6 @@
 // SMTP client logic without sockets: error category, AUTH encodings, envelope
 // checks, command lines, the verdict over (pipelined) replies, options and the registry.
+#include <netpool/sasl.hpp>
 #include <netpool/smtp/adapter.hpp>
 #include <netpool/smtp/error.hpp>
 #include <netpool/smtp/protocol.hpp>
@@ -80,9 +81,9 @@ TEST_CASE("error category: names, messages, handshake_rejected equivalence") {
 
 TEST_CASE("AUTH PLAIN and XOAUTH2 responses") {
     // RFC 4616: authzid empty, NUL, user, NUL, password.
-    CHECK(auth_plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
-    CHECK(base64_decode(auth_plain_response("u", "p")) == std::string("\0u\0p", 4));
-    CHECK(base64_decode(xoauth2_response("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")) ==
+    CHECK(netpool::sasl::plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+    CHECK(base64_decode(netpool::sasl::plain_response("u", "p")) == std::string("\0u\0p", 4));
+    CHECK(base64_decode(netpool::sasl::xoauth2_response("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")) ==
           "user=someuser@example.com\x01" "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01");
 }
 
@@ -294,11 +295,11 @@ TEST_CASE("secrets stay out of options errors, results and redacted text") {
     r.stage = "checkout";
     netpool::redactor redact;  // as the adapter records a handshake failure
     redact.add_credential("alice", secret);
-    r.detail = redact("AUTH PLAIN: 535 5.7.8 bad " + secret + " and " + auth_plain_response("alice", secret));
+    r.detail = redact("AUTH PLAIN: 535 5.7.8 bad " + secret + " and " + netpool::sasl::plain_response("alice", secret));
     r.last_reply = rep("535 5.7.8 Authentication credentials invalid\r\n");
     const std::string line = r.to_string();
     CHECK(line.find(secret) == std::string::npos);
-    CHECK(line.find(auth_plain_response("alice", secret)) == std::string::npos);
+    CHECK(line.find(netpool::sasl::plain_response("alice", secret)) == std::string::npos);
     CHECK(line.find("[redacted]") != std::string::npos);
     CHECK(line.find("535 5.7.8") != std::string::npos);
     CHECK(line.find("checkout") != std::string::npos);
@@ -332,7 +333,7 @@ TEST_CASE("client_options::validate names the field") {
 TEST_CASE("client_options::validate refuses a NUL in the user name or the secret, naming the field") {
     const std::string nul_user("alice\0admin", 11);
     // What such a user name would do to the PLAIN message: four fields instead of three.
-    const auto decoded = base64_decode(auth_plain_response(nul_user, "pw"));
+    const auto decoded = base64_decode(netpool::sasl::plain_response(nul_user, "pw"));
     REQUIRE(decoded);
     CHECK(std::count(decoded->begin(), decoded->end(), '\0') == 3);
 

@@ -6,6 +6,8 @@
 #include <asio/awaitable.hpp>
 
 #include <concepts>
+#include <cstdint>
+#include <limits>
 #include <functional>
 #include <map>
 #include <memory>
@@ -151,6 +153,17 @@ private:
 /// Parameters for building an adapter by name (e.g. from a config file or CLI flags).
 using adapter_params = std::map<std::string, std::string, std::less<>>;
 using adapter_factory = std::function<any_adapter(const adapter_params&)>;
+
+/// Reading adapter_params in a factory. Each throws config_error naming `key` (never the
+/// value of a secret) for a value it cannot take.
+/// "true", "1", "yes" or "false", "0", "no".
+bool param_bool(std::string_view key, std::string_view value);
+/// A non-negative decimal integer up to `max`.
+std::uint64_t param_count(std::string_view key, std::string_view value,
+                          std::uint64_t max = std::numeric_limits<std::uint64_t>::max());
+/// The value of the environment variable named `variable`: secrets travel as the name of a
+/// variable, never as a parameter (parameters end up in logs, `ps` and shell history).
+std::string param_secret_from_env(std::string_view key, std::string_view variable);
 
 /// Protocols chosen by name at run time. Thread safety: add() before concurrent use;
 /// make() and names() are safe to call concurrently.

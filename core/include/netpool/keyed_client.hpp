@@ -4,6 +4,7 @@
 
 #include <netpool/adapter.hpp>
 #include <netpool/endpoint.hpp>
+#include <netpool/error.hpp>
 #include <netpool/lease.hpp>
 #include <netpool/options.hpp>
 #include <netpool/pool.hpp>
@@ -53,6 +54,34 @@ public:
         std::shared_ptr<netpool::pool> shared_pool() const noexcept { return pool_; }
 
         asio::awaitable<std::pair<std::error_code, lease>> checkout() const { return pool_->checkout(); }
+
+        /// Why a checkout failed, for a caller's result. "Endpoint down" alone does not tell
+        /// an operator to fix the password: when the pool is endpoint down, or the checkout
+        /// timed out while workers kept failing, `ec` becomes the cause the pool recorded if
+        /// it is of the protocol's `category` (e.g. smtp::errc::auth_failed), and `detail`
+        /// what the adapter recorded (its last_handshake_failure(), when it has one: "AUTH
+        /// PLAIN: 535 5.7.8 ...") or else "last failure: <cause>". Never credentials (the
+        /// adapter's record is redacted).
+        struct failure {
+            std::error_code ec;
+            std::string detail;
+            bool protocol_cause = false;  ///< ec is the pool's recorded cause, of the protocol's category
+        };
+        failure explain_checkout_failure(std::error_code checkout_ec, const std::error_category& category) const {
+            failure f{checkout_ec, {}, false};
+            if (checkout_ec != condition::endpoint_down && checkout_ec != errc::checkout_timeout) return f;
+            const std::error_code cause = pool_->last_failure();
+            f.protocol_cause = cause && cause.category() == category;
+            if (f.protocol_cause) f.ec = cause;
+            if constexpr (requires(const Adapter& a) { { a.last_handshake_failure() } -> std::convertible_to<std::string>; }) {
+                if (f.protocol_cause || checkout_ec == condition::endpoint_down)
+                    f.detail = adapter_->last_handshake_failure();
+            }
+            // A checkout that timed out while workers kept failing (a server that never
+            // greets, a refused port): say why, whatever the category of the cause.
+            if (f.detail.empty() && cause) f.detail = "last failure: " + cause.message();
+            return f;
+        }
 
     private:
         friend class keyed_client;

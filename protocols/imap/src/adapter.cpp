@@ -11,6 +11,7 @@
 #include <netpool/imap/response.hpp>
 #include <netpool/kit.hpp>
 #include <netpool/options.hpp>
+#include <netpool/sasl.hpp>
 
 #include <algorithm>
 #include <array>
@@ -246,7 +247,7 @@ asio::awaitable<std::error_code> login(connection& c, session& s, const client_o
     }
     if (o.method != login_method::login && s.caps.has_auth("PLAIN")) {
         const std::string stage = "AUTHENTICATE PLAIN";
-        const std::string initial = sasl_plain_response(o.cred.user, o.cred.secret);
+        const std::string initial = netpool::sasl::plain_response(o.cred.user, o.cred.secret);
         f.secrets.push_back(initial);
         const bool ir = o.use_sasl_ir && s.caps.sasl_ir;
         const std::string tag = next_tag(s);
@@ -520,48 +521,26 @@ std::string adapter::last_handshake_failure() const { return failures_.text(); }
 
 // ---------------------------------------------------------------------------------------
 
-namespace {
-
-bool parse_bool(const std::string& key, const std::string& v) {
-    if (v == "true" || v == "1" || v == "yes") return true;
-    if (v == "false" || v == "0" || v == "no") return false;
-    throw config_error(key, "expected true or false, got '" + v + "'");
-}
-
-std::size_t parse_count(const std::string& key, const std::string& v) {
-    std::size_t n = 0;
-    const auto* end = v.data() + v.size();
-    const auto [p, err] = std::from_chars(v.data(), end, n);
-    if (v.empty() || err != std::errc{} || p != end) throw config_error(key, "expected a number, got '" + v + "'");
-    return n;
-}
-
-}  // namespace
 
 void register_imap_adapter(adapter_registry& registry) {
     registry.add("imap", [](const adapter_params& params) -> any_adapter {
         client_options o;
         for (const auto& [key, value] : params) {
             if (key == "user") o.cred.user = value;
-            else if (key == "password_env") {
-                // The variable's name travels in the parameters, its value never does.
-                const char* secret = std::getenv(value.c_str());
-                if (!secret) throw config_error(key, "environment variable '" + value + "' is not set");
-                o.cred.secret = secret;
-            } else if (key == "allow_plaintext_login") o.allow_plaintext_login = parse_bool(key, value);
-            else if (key == "sasl_ir") o.use_sasl_ir = parse_bool(key, value);
+            else if (key == "password_env") o.cred.secret = param_secret_from_env(key, value); else if (key == "allow_plaintext_login") o.allow_plaintext_login = param_bool(key, value);
+            else if (key == "sasl_ir") o.use_sasl_ir = param_bool(key, value);
             else if (key == "login") {
                 if (value == "automatic") o.method = login_method::automatic;
                 else if (value == "login") o.method = login_method::login;
                 else if (value == "plain") o.method = login_method::authenticate_plain;
                 else throw config_error(key, "expects automatic, login or plain, got '" + value + "'");
             }
-            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
-            else if (key == "max_line") o.limits.max_line = parse_count(key, value);
-            else if (key == "max_literal") o.limits.max_literal = parse_count(key, value);
-            else if (key == "max_values") o.limits.max_values = parse_count(key, value);
-            else if (key == "max_search_results") o.max_search_results = parse_count(key, value);
-            else if (key == "max_unsolicited") o.max_unsolicited = parse_count(key, value);
+            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(param_count(key, value, 86400000));
+            else if (key == "max_line") o.limits.max_line = param_count(key, value);
+            else if (key == "max_literal") o.limits.max_literal = param_count(key, value);
+            else if (key == "max_values") o.limits.max_values = param_count(key, value);
+            else if (key == "max_search_results") o.max_search_results = param_count(key, value);
+            else if (key == "max_unsolicited") o.max_unsolicited = param_count(key, value);
             else
                 throw config_error(key, "unknown parameter of the imap adapter (known: user, password_env, "
                                         "allow_plaintext_login, sasl_ir, login, command_timeout_ms, max_line, "

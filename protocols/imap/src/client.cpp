@@ -36,18 +36,9 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     lease l = std::move(leased);
     if (ec) {
         r.stage = "checkout";
-        r.ec = ec;
-        if (ec == netpool::condition::endpoint_down || ec == netpool::errc::checkout_timeout) {
-            // "Endpoint down" alone does not tell an operator to fix the password: give the
-            // cause the pool recorded and what the server said.
-            const std::error_code cause = h.pool().last_failure();
-            const bool imap_cause = cause && cause.category() == imap_category();
-            if (imap_cause) r.ec = cause;
-            if (imap_cause || ec == netpool::condition::endpoint_down) {
-                r.detail = h.adapter().last_handshake_failure();
-                if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
-            }
-        }
+        auto why = h.explain_checkout_failure(ec, imap_category());
+        r.ec = why.ec;
+        r.detail = std::move(why.detail);
         co_return r;
     }
     const adapter& ad = h.adapter();

@@ -49,16 +49,6 @@ bool capabilities::has(std::string_view name) const noexcept {
     return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
 }
 
-std::string sasl_plain_response(std::string_view user, std::string_view secret) {
-    std::string raw;
-    raw.reserve(user.size() + secret.size() + 2);
-    raw += '\0';
-    raw += user;
-    raw += '\0';
-    raw += secret;
-    return base64_encode(raw);
-}
-
 std::vector<std::string> build_command(std::string_view tag, std::string_view verb, std::span<const command_arg> args,
                                        bool literal_plus) {
     std::vector<std::string> parts;

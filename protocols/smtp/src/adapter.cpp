@@ -7,6 +7,7 @@
 #include <netpool/error.hpp>
 #include <netpool/kit.hpp>
 #include <netpool/options.hpp>
+#include <netpool/sasl.hpp>
 #include <netpool/smtp/protocol.hpp>
 #include <netpool/smtp/reply.hpp>
 
@@ -89,7 +90,7 @@ std::error_code auth_refused(failure_info& f, const std::string& stage, const re
 
 asio::awaitable<std::error_code> auth_plain(connection& c, session& s, const client_options& o, failure_info& f) {
     const std::string stage = "AUTH PLAIN";
-    const std::string response = auth_plain_response(o.cred.user, o.cred.secret);
+    const std::string response = netpool::sasl::plain_response(o.cred.user, o.cred.secret);
     f.secrets.push_back(response);
     reply r;
     if (auto ec = co_await exchange(c, s, "AUTH PLAIN " + response + "\r\n", o, o.command_timeout, r))
@@ -123,7 +124,7 @@ asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const c
                                               std::atomic<bool>& token_rejected, failure_info& f) {
     const std::string stage = "AUTH XOAUTH2";
     const std::string token = o.oauth_token(token_rejected.load());
-    const std::string response = xoauth2_response(o.cred.user, token);
+    const std::string response = netpool::sasl::xoauth2_response(o.cred.user, token);
     f.secrets.push_back(token);
     f.secrets.push_back(response);
     reply r;
@@ -455,23 +456,6 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
 
 // ---------------------------------------------------------------------------------------
 
-namespace {
-
-bool parse_bool(const std::string& key, const std::string& v) {
-    if (v == "true" || v == "1" || v == "yes") return true;
-    if (v == "false" || v == "0" || v == "no") return false;
-    throw config_error(key, "expected true or false, got '" + v + "'");
-}
-
-std::size_t parse_count(const std::string& key, const std::string& v) {
-    std::size_t n = 0;
-    const auto* end = v.data() + v.size();
-    const auto [p, err] = std::from_chars(v.data(), end, n);
-    if (v.empty() || err != std::errc{} || p != end) throw config_error(key, "expected a number, got '" + v + "'");
-    return n;
-}
-
-}  // namespace
 
 void register_smtp_adapter(adapter_registry& registry) {
     registry.add("smtp", [](const adapter_params& params) -> any_adapter {
@@ -479,12 +463,8 @@ void register_smtp_adapter(adapter_registry& registry) {
         for (const auto& [key, value] : params) {
             if (key == "helo") o.helo_name = value;
             else if (key == "user") o.cred.user = value;
-            else if (key == "password_env") {
-                // The variable's name travels in the parameters, its value never does.
-                const char* secret = std::getenv(value.c_str());
-                if (!secret) throw config_error(key, "environment variable '" + value + "' is not set");
-                o.cred.secret = secret;
-            } else if (key == "mechanisms") {
+            else if (key == "password_env") o.cred.secret = param_secret_from_env(key, value);
+            else if (key == "mechanisms") {
                 o.mechanisms.clear();
                 std::string_view rest = value;
                 while (!rest.empty()) {
@@ -494,12 +474,12 @@ void register_smtp_adapter(adapter_registry& registry) {
                     if (comma == std::string_view::npos) break;
                     rest.remove_prefix(comma + 1);
                 }
-            } else if (key == "allow_plaintext_auth") o.allow_plaintext_auth = parse_bool(key, value);
-            else if (key == "pipelining") o.use_pipelining = parse_bool(key, value);
-            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(parse_count(key, value));
-            else if (key == "data_timeout_ms") o.data_timeout = milliseconds(parse_count(key, value));
-            else if (key == "max_line") o.limits.max_line = parse_count(key, value);
-            else if (key == "max_lines") o.limits.max_lines = parse_count(key, value);
+            } else if (key == "allow_plaintext_auth") o.allow_plaintext_auth = param_bool(key, value);
+            else if (key == "pipelining") o.use_pipelining = param_bool(key, value);
+            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(param_count(key, value, 86400000));
+            else if (key == "data_timeout_ms") o.data_timeout = milliseconds(param_count(key, value, 86400000));
+            else if (key == "max_line") o.limits.max_line = param_count(key, value);
+            else if (key == "max_lines") o.limits.max_lines = param_count(key, value);
             else
                 throw config_error(key, "unknown parameter of the smtp adapter (known: helo, user, password_env, "
                                         "mechanisms, allow_plaintext_auth, pipelining, command_timeout_ms, "

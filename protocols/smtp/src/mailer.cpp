@@ -25,19 +25,10 @@ asio::awaitable<send_result> run(pool_handle h, const envelope& e, std::string r
     if (ec) {
         send_result r;
         r.stage = "checkout";
-        r.ec = ec;
-        if (ec == netpool::condition::endpoint_down || ec == netpool::errc::checkout_timeout) {
-            // "Endpoint down" alone does not tell an operator to fix the password: give the
-            // cause the pool recorded and what the server said.
-            const std::error_code cause = h.pool().last_failure();
-            const bool smtp_cause = cause && cause.category() == smtp_category();
-            if (smtp_cause) r.ec = cause;
-            if (smtp_cause || ec == netpool::condition::endpoint_down) r.detail = h.adapter().last_handshake_failure();
-            if (smtp_cause) r.last_reply = h.adapter().last_handshake_reply();
-            // A checkout that timed out while workers kept failing (e.g. a server that never
-            // greets): say why, whatever the category of the cause.
-            if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
-        }
+        auto why = h.explain_checkout_failure(ec, smtp_category());
+        r.ec = why.ec;
+        r.detail = std::move(why.detail);
+        if (why.protocol_cause) r.last_reply = h.adapter().last_handshake_reply();
         co_return r;
     }
     send_result r = co_await h.adapter().send(*l, e, raw);

@@ -30,25 +30,6 @@ envelope_next abort_with(send_result& r, std::error_code ec, std::string stage, 
 
 }  // namespace
 
-std::string auth_plain_response(std::string_view user, std::string_view secret) {
-    std::string raw;
-    raw.reserve(user.size() + secret.size() + 2);
-    raw += '\0';
-    raw += user;
-    raw += '\0';
-    raw += secret;
-    return base64_encode(raw);
-}
-
-std::string xoauth2_response(std::string_view user, std::string_view token) {
-    std::string raw = "user=";
-    raw += user;
-    raw += "\x01" "auth=Bearer ";
-    raw += token;
-    raw += "\x01\x01";
-    return base64_encode(raw);
-}
-
 bool valid_address(std::string_view address, bool allow_empty) noexcept {
     if (address.empty()) return allow_empty;
     if (address.size() > 512) return false;  // RFC 5321 4.5.3.1.3: a path is at most 256 octets; be lenient

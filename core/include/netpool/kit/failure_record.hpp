@@ -24,7 +24,8 @@ public:
 
     /// Records "stage: what" with every form of the secrets `redact` knows replaced.
     /// `detail` is stored as given: redact its text fields before.
-    void record(const redactor& redact, std::string_view stage, std::string_view what, Detail detail = {}) {
+    /// const: copies share the record, and an adapter's hooks (const) record into it.
+    void record(const redactor& redact, std::string_view stage, std::string_view what, Detail detail = {}) const {
         // Some messages already start with their stage ("LOGIN: a2 NO ..."): say it once.
         const std::string prefix = std::string(stage) + ": ";
         std::string text(what);

@@ -48,6 +48,14 @@ concept incremental_parser = requires(P& p, std::string_view in, std::size_t& us
     P::status::error;
 };
 
+/// `op` within `timeout` (errc::operation_timeout), or without a timer when `timeout` is
+/// session::no_timeout (a century or more): with_timeout() for an adapter's own exchanges,
+/// which hooks run unbounded (the pool bounds them) and commands run bounded.
+inline asio::awaitable<std::error_code> within(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout) {
+    if (timeout >= std::chrono::hours(24 * 36525)) co_return co_await std::move(op);
+    co_return co_await with_timeout(std::move(op), timeout, errc::operation_timeout);
+}
+
 /// What a parser's take() returns.
 template <class P> using reply_of = std::remove_cvref_t<decltype(std::declval<P&>().take())>;
 
@@ -140,10 +148,7 @@ public:
 
 private:
     static asio::awaitable<std::error_code> bounded(asio::awaitable<std::error_code> op,
-                                                    std::chrono::milliseconds timeout) {
-        if (timeout >= std::chrono::hours(24 * 36525)) co_return co_await std::move(op);
-        co_return co_await with_timeout(std::move(op), timeout, errc::operation_timeout);
-    }
+                                                    std::chrono::milliseconds timeout);
     std::error_code note(std::error_code ec) noexcept {
         if (ec) broken_ = true;
         return ec;
@@ -205,5 +210,10 @@ private:
     std::size_t chunk_size_;
     bool broken_ = false;
 };
+
+inline asio::awaitable<std::error_code> session::bounded(asio::awaitable<std::error_code> op,
+                                                        std::chrono::milliseconds timeout) {
+    return within(std::move(op), timeout);
+}
 
 }  // namespace netpool::kit

@@ -115,7 +115,7 @@ private:
     client_options options_;
     // Shared by copies (the pool holds one, a client's handle may hold another). Mutable:
     // the const hooks record into it, and failure_record::record() is not const.
-    mutable kit::failure_record<> failures_;
+    kit::failure_record<> failures_;  // shared by copies
     struct uidvalidity_record;  // the last UIDVALIDITY seen per mailbox
     std::shared_ptr<uidvalidity_record> uidvalidity_;
 };

@@ -17,9 +17,6 @@
 
 namespace netpool::imap {
 
-/// RFC 4616 PLAIN initial response: base64("" NUL user NUL secret).
-std::string sasl_plain_response(std::string_view user, std::string_view secret);
-
 /// One argument of a command: sent as is (`raw`: sequence sets, criteria, fetch items), or
 /// as an astring (quoted or a literal as needed: mailbox names, user names, passwords).
 struct command_arg {

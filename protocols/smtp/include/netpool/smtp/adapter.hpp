@@ -81,7 +81,7 @@ private:
     client_options options_;
     // Shared by copies: the pool holds one copy, a mailer's handle may hold another. Mutable:
     // the const hooks record into it, and failure_record::record() is not const.
-    mutable kit::failure_record<std::optional<reply>> failures_;
+    kit::failure_record<std::optional<reply>> failures_;  // shared by copies
     std::shared_ptr<std::atomic<bool>> token_rejected_;  // XOAUTH2: ask for a fresh token next time
 };
 

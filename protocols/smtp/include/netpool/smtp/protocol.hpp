@@ -15,11 +15,6 @@
 
 namespace netpool::smtp {
 
-/// RFC 4616 PLAIN initial response: base64("" NUL user NUL secret).
-std::string auth_plain_response(std::string_view user, std::string_view secret);
-/// XOAUTH2 initial response: base64("user=" user ^A "auth=Bearer " token ^A ^A).
-std::string xoauth2_response(std::string_view user, std::string_view token);
-
 /// An addr-spec we may put in MAIL FROM:<...> / RCPT TO:<...>: no CR, LF, '<', '>', other
 /// control characters or spaces; not empty unless allow_empty (the null reverse-path).
 bool valid_address(std::string_view address, bool allow_empty) noexcept;
