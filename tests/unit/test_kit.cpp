@@ -7,9 +7,13 @@
 #include <netpool/error.hpp>
 #include <netpool/kit/failure_record.hpp>
 #include <netpool/kit/session.hpp>
+#include <netpool/options.hpp>
 #include <netpool/redact.hpp>
+#include <netpool/sasl.hpp>
 
 #include <asio/io_context.hpp>
+
+#include <cstdlib>
 
 #include <doctest/doctest.h>
 
@@ -186,4 +190,39 @@ TEST_CASE("failure_record: redacted on the way in, stage said once, shared by co
     CHECK(b.text() == "LOGIN: a2 NO failed");
     netpool::kit::failure_record<> other;
     CHECK(other.text().empty());
+}
+
+TEST_CASE("SASL messages: RFC 4616 PLAIN and XOAUTH2, built once for every protocol and the redactor") {
+    CHECK(netpool::sasl::plain_response("tim", "tanstaaftanstaaf") == "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");  // RFC 4616 4
+    CHECK(netpool::sasl::plain_message("a", "u", "p") == std::string("a\0u\0p", 5));
+    CHECK(netpool::sasl::xoauth2_message("me@x", "tok") == "user=me@x\x01" "auth=Bearer tok\x01\x01");
+    CHECK(base64_decode(netpool::sasl::xoauth2_response("me@x", "tok")) == netpool::sasl::xoauth2_message("me@x", "tok"));
+    netpool::redactor r;
+    r.add_credential("u", "secret-pw");
+    for (const auto& form : {netpool::sasl::plain_response("u", "secret-pw"), netpool::sasl::xoauth2_response("u", "secret-pw")})
+        CHECK(r("said " + form) == "said [redacted]");
+}
+
+TEST_CASE("adapter parameters: booleans, counts and secrets from the environment, errors naming the key") {
+    CHECK(netpool::param_bool("k", "yes"));
+    CHECK_FALSE(netpool::param_bool("k", "0"));
+    CHECK(netpool::param_count("k", "42") == 42);
+    CHECK(netpool::param_count("k", "10", 10) == 10);
+    const auto field = [](auto f) {
+        try {
+            f();
+        } catch (const netpool::config_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(field([] { netpool::param_bool("pipelining", "maybe"); }).find("pipelining") != std::string::npos);
+    CHECK(field([] { netpool::param_count("db", "-1"); }).find("db") != std::string::npos);
+    CHECK(field([] { netpool::param_count("db", "11", 10); }).find("from 0 to 10") != std::string::npos);
+    CHECK(field([] { netpool::param_count("db", ""); }) != "no error");
+    ::setenv("NETPOOL_TEST_KIT_SECRET", "s3cret", 1);
+    CHECK(netpool::param_secret_from_env("password_env", "NETPOOL_TEST_KIT_SECRET") == "s3cret");
+    const auto missing = field([] { netpool::param_secret_from_env("password_env", "NETPOOL_TEST_SURELY_UNSET"); });
+    CHECK(missing.find("password_env") != std::string::npos);
+    CHECK(missing.find("NETPOOL_TEST_SURELY_UNSET") != std::string::npos);
 }
