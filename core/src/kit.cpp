@@ -4,6 +4,8 @@
 
 #include <netpool/config.hpp>
 #include <netpool/error.hpp>
+#include <netpool/options.hpp>
+#include <netpool/transport.hpp>
 
 #include <asio/error.hpp>
 #if NETPOOL_HAS_TLS
@@ -63,6 +65,24 @@ bool session::bytes_waiting(connection& c) const {
     }
 #endif
     return false;
+}
+
+asio::awaitable<std::error_code> session::start_tls(connection& c, std::chrono::milliseconds timeout,
+                                                   std::error_code on_injection) {
+    if (bytes_waiting(c)) {
+        in_.clear();
+        broken_ = true;
+        co_return on_injection;
+    }
+    co_return note(co_await netpool::start_tls(c, timeout));
+}
+
+bool credentials_in_clear_refused(const connection& c, bool sends_credentials, bool allow_plaintext) {
+#if !NETPOOL_HAS_TLS
+    if (c.remote().tls == tls_mode::starttls)
+        throw config_error("endpoint.tls", std::string("is 'starttls', but ") + NETPOOL_NO_TLS_REASON);
+#endif
+    return sends_credentials && c.remote().tls == tls_mode::none && !allow_plaintext;
 }
 
 }  // namespace netpool::kit

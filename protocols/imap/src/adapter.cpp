@@ -279,13 +279,7 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
     session& s = c.emplace_state<session>();
     const tls_mode mode = c.remote().tls;
     const bool auth = !o.cred.user.empty();
-#if !NETPOOL_HAS_TLS
-    if (mode == tls_mode::starttls)
-        throw config_error("endpoint.tls", std::string("is 'starttls', but ") + NETPOOL_NO_TLS_REASON);
-#endif
-    // Decided before a byte is exchanged: the endpoint says no TLS, and the credentials may
-    // not travel without it. netpool never upgrades or downgrades on its own.
-    if (auth && mode == tls_mode::none && !o.allow_plaintext_login)
+    if (kit::credentials_in_clear_refused(c, auth, o.allow_plaintext_login))
         co_return failed(f, "LOGIN", errc::plaintext_login_refused);
 
     response greeting;
@@ -307,14 +301,11 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
         response tagged;
         if (auto e = co_await command(c, s, o, "STARTTLS", {}, {}, tagged)) co_return failed(f, "STARTTLS", e);
         if (tagged.status != "OK") co_return failed(f, "STARTTLS", errc::starttls_unavailable, &tagged);
-        // Anything already read or waiting in the kernel was sent before the handshake, in
-        // clear text, by whoever sits on the path: never parse it as a post-TLS response.
-        if (s.io.bytes_waiting(c)) {
-            s.io.drop_buffered();
+        const std::error_code injected = errc::starttls_injection;
+        if (auto e = co_await s.io.start_tls(c, o.command_timeout, injected)) {
             s.broken = true;
-            co_return failed(f, "STARTTLS", errc::starttls_injection, &tagged);
+            co_return e == injected ? failed(f, "STARTTLS", e, &tagged) : failed(f, "STARTTLS handshake", e);
         }
-        if (auto e = co_await start_tls(c, o.command_timeout)) co_return failed(f, "STARTTLS handshake", e);
         s.caps = capabilities{};  // what the server said in clear text is forgotten
         if (auto e = co_await capability(c, s, o, f)) co_return e;
     }

@@ -168,13 +168,7 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
     session& s = c.emplace_state<session>();
     const tls_mode mode = c.remote().tls;
     const bool auth = !o.cred.user.empty();
-#if !NETPOOL_HAS_TLS
-    if (mode == tls_mode::starttls)
-        throw config_error("endpoint.tls", std::string("is 'starttls', but ") + NETPOOL_NO_TLS_REASON);
-#endif
-    // Decided before a byte is exchanged: the endpoint says no TLS, and the credentials
-    // may not travel without it. netpool never upgrades or downgrades on its own.
-    if (auth && mode == tls_mode::none && !o.allow_plaintext_auth)
+    if (kit::credentials_in_clear_refused(c, auth, o.allow_plaintext_auth))
         co_return failed(f, "AUTH", errc::plaintext_auth_refused);
 
     reply r;
@@ -189,13 +183,9 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
             co_return failed(f, "STARTTLS", ec);
         if (r.code == 421) co_return failed(f, "STARTTLS", errc::service_closing, &r);
         if (r.code != 220) co_return failed(f, "STARTTLS", errc::starttls_rejected, &r);
-        // Anything already read or waiting in the kernel was sent before the handshake, in
-        // clear text, by whoever sits on the path: never parse it as a post-TLS reply.
-        if (s.io.bytes_waiting(c)) {
-            s.io.drop_buffered();
-            co_return failed(f, "STARTTLS", errc::starttls_injection, &r);
-        }
-        if (auto ec = co_await start_tls(c, o.command_timeout)) co_return failed(f, "STARTTLS handshake", ec);
+        const std::error_code injected = errc::starttls_injection;
+        if (auto ec = co_await s.io.start_tls(c, o.command_timeout, injected))
+            co_return ec == injected ? failed(f, "STARTTLS", ec, &r) : failed(f, "STARTTLS handshake", ec);
         s.caps = capabilities{};  // what the server said in clear text is forgotten
         if (auto ec = co_await greet(c, s, o, f)) co_return ec;
     }

@@ -56,6 +56,13 @@ inline asio::awaitable<std::error_code> within(asio::awaitable<std::error_code> 
     co_return co_await with_timeout(std::move(op), timeout, errc::operation_timeout);
 }
 
+/// The checks a handshake makes before a byte is exchanged. Throws config_error
+/// ("endpoint.tls") for a STARTTLS endpoint in a netpool built without TLS. Returns true when
+/// the adapter would send credentials (`sends_credentials`) over a connection without TLS
+/// and the user did not allow it (`allow_plaintext`): refuse then, before connecting
+/// further. netpool never upgrades or downgrades an endpoint's TLS mode on its own.
+bool credentials_in_clear_refused(const connection& c, bool sends_credentials, bool allow_plaintext);
+
 /// What a parser's take() returns.
 template <class P> using reply_of = std::remove_cvref_t<decltype(std::declval<P&>().take())>;
 
@@ -138,6 +145,14 @@ public:
     /// the socket, or (TLS) bytes inside the TLS layer, decrypted or not. Used to tell a
     /// reply that came too early (before a command's end) or unasked (after the last reply).
     bool bytes_waiting(connection& c) const;
+
+    /// STARTTLS, once the server has said go: TLS over this connection with the pool's trust
+    /// settings (netpool::start_tls). Anything already buffered or waiting in the socket was
+    /// sent before the handshake, in clear text, by whoever sits on the path: it is dropped,
+    /// never parsed as a reply after TLS, and `on_injection` is returned (the protocol's own
+    /// code, e.g. smtp::errc::starttls_injection). Any error breaks the session.
+    asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseconds timeout,
+                                               std::error_code on_injection);
 
     /// An operation of this session failed: the connection's state is unknown.
     bool broken() const noexcept { return broken_; }
