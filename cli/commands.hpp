@@ -24,4 +24,8 @@ int imap_fetch_main(std::span<const std::string_view> args);
 /// per fetch; prints mode, top, warmup, iterations, success, avg/median/p95 ms and qps.
 int imap_bench_main(std::span<const std::string_view> args);
 
+/// `netpool redis-bench`: Redis INCR through a pool versus a new connection per command;
+/// prints mode, requests, success, avg/median/p95 ms, rps and the throughput ratio.
+int redis_bench_main(std::span<const std::string_view> args);
+
 }  // namespace netpool::cli

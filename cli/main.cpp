@@ -32,6 +32,8 @@ constexpr std::array commands{
             netpool::cli::imap_fetch_main},
     command{"imap-bench", "IMAP fetch latency: a reused session (pool) versus a new connection per fetch",
             netpool::cli::imap_bench_main},
+    command{"redis-bench", "Redis commands through a pool versus a new connection per command (starts redis-server)",
+            netpool::cli::redis_bench_main},
 };
 
 void print_usage(std::ostream& out) {
