@@ -4,10 +4,7 @@
 #include <netpool/redis/adapter.hpp>
 
 #include <netpool/kit.hpp>
-#include <netpool/options.hpp>
-
 #include <cerrno>
-#include <cstdlib>
 
 #include <sys/socket.h>
 
@@ -47,23 +44,23 @@ asio::awaitable<std::error_code> round_trip(connection& c, state& s, const resp_
     co_return std::error_code{};
 }
 
-/// The commands' replies, all within `timeout` (no_timeout: the pool bounds the hook). Any
-/// error leaves the session broken: a reply may be half read.
-asio::awaitable<std::error_code> exchange(connection& c, const resp_limits& limits, std::span<const command> cmds,
-                                          std::vector<reply>& out, milliseconds timeout) {
+/// Writes `wire` (n commands) and reads their n replies, all within `timeout` (no_timeout:
+/// the pool bounds the hook). Any error leaves the session broken: a reply may be half read.
+asio::awaitable<std::error_code> exchange(connection& c, const resp_limits& limits, const std::string& wire,
+                                          std::size_t n, std::vector<reply>& out, milliseconds timeout) {
     state& s = c.state_as<state>();
     if (s.io.broken()) co_return netpool::errc::connection_closed;
-    std::string wire;
-    for (const auto& cmd : cmds) encode_command(cmd, wire);
     std::error_code ec;
-    if (timeout == kit::session::no_timeout) {
-        ec = co_await round_trip(c, s, limits, wire, cmds.size(), out);
-    } else {
-        ec = co_await with_timeout(round_trip(c, s, limits, wire, cmds.size(), out), timeout,
-                                   netpool::errc::operation_timeout);
-    }
+    if (timeout == kit::session::no_timeout) ec = co_await round_trip(c, s, limits, wire, n, out);
+    else ec = co_await with_timeout(round_trip(c, s, limits, wire, n, out), timeout, netpool::errc::operation_timeout);
     if (ec) s.io.mark_broken();
     co_return ec;
+}
+
+std::string encode_all(std::span<const command> cmds) {
+    std::string wire;
+    for (const auto& cmd : cmds) encode_command(cmd, wire);
+    return wire;
 }
 
 }  // namespace
@@ -85,7 +82,8 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
     if (o.db != 0) cmds.push_back(redis::command{"SELECT", std::to_string(o.db)});
     if (cmds.empty()) co_return std::error_code{};
     std::vector<reply> out;
-    if (auto ec = co_await exchange(c, o.limits, cmds, out, kit::session::no_timeout)) {
+    const std::string wire = encode_all(cmds);
+    if (auto ec = co_await exchange(c, o.limits, wire, cmds.size(), out, kit::session::no_timeout)) {
         const std::string detail = last_failure(c);
         failures_.record(redact_, cmds.front()[0], ec.message() + (detail.empty() ? "" : " (" + detail + ")"));
         co_return ec;
@@ -142,21 +140,24 @@ bool adapter::needs_reset(const connection& c) const noexcept {
 
 asio::awaitable<std::error_code> adapter::command(connection& c, std::span<const std::string_view> args,
                                                   reply& out) const {
-    const redis::command cmd(args.begin(), args.end());
-    co_return co_await command(c, cmd, out);
-}
-
-asio::awaitable<std::error_code> adapter::command(connection& c, const redis::command& args, reply& out) const {
+    std::string wire;
+    encode_command(args, wire);
     std::vector<reply> replies;
-    if (auto ec = co_await exchange(c, options_.limits, std::span(&args, 1), replies, options_.command_timeout))
-        co_return ec;
+    if (auto ec = co_await exchange(c, options_.limits, wire, 1, replies, options_.command_timeout)) co_return ec;
     out = std::move(replies.front());
     co_return out.is_error() ? make_error_code(errc::server_error) : std::error_code{};
 }
 
+asio::awaitable<std::error_code> adapter::command(connection& c, const redis::command& args, reply& out) const {
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    co_return co_await command(c, views, out);
+}
+
 asio::awaitable<std::error_code> adapter::pipeline(connection& c, std::span<const redis::command> cmds,
                                                    std::vector<reply>& out) const {
-    if (auto ec = co_await exchange(c, options_.limits, cmds, out, options_.command_timeout)) co_return ec;
+    const std::string wire = encode_all(cmds);
+    if (auto ec = co_await exchange(c, options_.limits, wire, cmds.size(), out, options_.command_timeout))
+        co_return ec;
     for (const auto& r : out)
         if (r.is_error()) co_return errc::server_error;
     co_return std::error_code{};
@@ -175,48 +176,6 @@ bool adapter::peer_closed(connection& c) {
 std::string adapter::last_failure(const connection& c) {
     const state* s = c.state_if<state>();
     return s ? s->last_failure : std::string();
-}
-
-void client_options::validate() const {
-    if (command_timeout <= milliseconds::zero()) throw config_error("command_timeout", "must be > 0");
-    if (!cred.user.empty() && cred.secret.empty()) throw config_error("cred.secret", "a user needs a password");
-    const std::pair<const char*, std::size_t> bounds[] = {{"limits.max_line", limits.max_line},
-                                                          {"limits.max_bulk", limits.max_bulk},
-                                                          {"limits.max_elements", limits.max_elements},
-                                                          {"limits.max_depth", limits.max_depth},
-                                                          {"limits.max_reply", limits.max_reply}};
-    for (const auto& [field, value] : bounds)
-        if (value == 0) throw config_error(field, "must be > 0");
-}
-
-void register_redis_adapter(adapter_registry& registry) {
-    registry.add("redis", [](const adapter_params& params) -> any_adapter {
-        client_options o;
-        const auto count = [](const std::string& key, const std::string& value) {
-            char* end = nullptr;
-            errno = 0;
-            const unsigned long long v = std::strtoull(value.c_str(), &end, 10);
-            if (value.empty() || *end != '\0' || errno != 0 || value[0] == '-' || v > 0xFFFFFFFFull)
-                throw config_error(key, "expects a non-negative integer, got '" + value + "'");
-            return static_cast<unsigned>(v);
-        };
-        for (const auto& [key, value] : params) {
-            if (key == "user") o.cred.user = value;
-            else if (key == "password_env") {
-                // The variable's name travels in the parameters, its value never does.
-                const char* secret = std::getenv(value.c_str());
-                if (secret == nullptr) throw config_error(key, "environment variable '" + value + "' is not set");
-                o.cred.secret = secret;
-            } else if (key == "db") o.db = count(key, value);
-            else if (key == "command_timeout_ms") o.command_timeout = milliseconds(count(key, value));
-            else if (key == "resp3" && (value == "true" || value == "false")) o.resp3 = value == "true";
-            else if (key == "resp3") throw config_error(key, "expects true or false, got '" + value + "'");
-            else
-                throw config_error(key, "unknown parameter of the redis adapter (known: user, password_env, db, "
-                                        "resp3, command_timeout_ms)");
-        }
-        return adapter(std::move(o));
-    });
 }
 
 }  // namespace netpool::redis
