@@ -1,9 +1,13 @@
 // RESP: every reply type, fed whole and split at every byte boundary; the limits; malformed
 // input; command encoding.
-#include <netpool/error.hpp>
-#include <netpool/kit/session.hpp>
-#include <netpool/redis/error.hpp>
 #include <netpool/redis/types.hpp>
+#include <netpool/redis/error.hpp>
+#if defined(ASIO_VERSION) || defined(OPENSSL_VERSION_NUMBER)
+#error "netpool/redis/types.hpp and error.hpp must include neither Asio nor OpenSSL"
+#endif
+
+#include <netpool/error.hpp>
+#include <netpool/kit/session.hpp>  // for the incremental_parser check only
 
 #include <doctest/doctest.h>
 
