@@ -12,11 +12,10 @@ namespace netpool::redis {
 
 namespace {
 
-asio::awaitable<result> run(keyed_client<adapter>::handle h, std::vector<std::string> args) {
+/// `tries`: connections to try. A connection the server closed while it sat idle is replaced
+/// before anything is sent; every connection of the pool may be such a one after a restart.
+asio::awaitable<result> run(keyed_client<adapter>::handle h, std::vector<std::string> args, std::size_t tries) {
     result r;
-    // A connection the server closed while it sat idle is replaced before anything is sent;
-    // every connection of the pool may be such a one after a server restart.
-    const std::size_t tries = h.pool().stats().size + h.pool().stats().max_overflow + 1;
     for (std::size_t i = 0; i < tries; ++i) {
         auto [ec, l] = co_await h.checkout();
         if (ec) {
@@ -68,13 +67,14 @@ keyed_client<adapter>::handle client::pool_for(const account& a) const {
 }
 
 asio::awaitable<result> client::command(const account& a, std::vector<std::string> args) const {
-    co_return co_await serialized(run(pool_for(a), std::move(args)));
+    co_return co_await serialized(run(pool_for(a), std::move(args), a.pool.size + a.pool.max_overflow + 1));
 }
 
 result client::command_blocking(const account& a, std::vector<std::string> args) const {
     auto h = pool_for(a);
     const auto ex = h.pool().get_executor();
-    return run_blocking(ex, run(std::move(h), std::move(args)), "netpool::redis::client::command_blocking");
+    return run_blocking(ex, run(std::move(h), std::move(args), a.pool.size + a.pool.max_overflow + 1),
+                        "netpool::redis::client::command_blocking");
 }
 
 }  // namespace netpool::redis
