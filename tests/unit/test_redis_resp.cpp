@@ -8,6 +8,8 @@
 
 #include <netpool/error.hpp>
 #include <netpool/kit/session.hpp>  // for the incremental_parser check only
+#include <netpool/options.hpp>
+#include <netpool/redis/adapter.hpp>
 
 #include <doctest/doctest.h>
 
@@ -316,6 +318,37 @@ TEST_CASE("reply::to_string and the error category") {
     CHECK(std::error_code(netpool::redis::errc::auth_failed) == netpool::condition::handshake_rejected);
     CHECK(std::error_code(netpool::redis::errc::server_error) != netpool::condition::handshake_rejected);
     CHECK(std::string(redis_category().name()) == "netpool.redis");
+}
+
+TEST_CASE("the registry entry and client_options::validate name the field") {
+    netpool::adapter_registry reg;
+    register_redis_adapter(reg);
+    auto a = reg.make("redis", {{"db", "3"}, {"resp3", "true"}, {"command_timeout_ms", "250"}});
+    CHECK(a.name() == "redis");
+    const auto* ad = a.target<adapter>();
+    REQUIRE(ad != nullptr);
+    CHECK(ad->options().db == 3);
+    CHECK(ad->options().resp3);
+    CHECK(ad->options().command_timeout == std::chrono::milliseconds(250));
+    const auto field_of = [&](const netpool::adapter_params& p) -> std::string {
+        try {
+            reg.make("redis", p);
+        } catch (const netpool::config_error& e) {
+            return e.field();
+        }
+        return "(accepted)";
+    };
+    CHECK(field_of({{"db", "-1"}}) == "db");
+    CHECK(field_of({{"db", "x"}}) == "db");
+    CHECK(field_of({{"resp3", "yes"}}) == "resp3");
+    CHECK(field_of({{"command_timeout_ms", "0"}}) == "command_timeout");
+    CHECK(field_of({{"pasword_env", "HOME"}}) == "pasword_env");
+    CHECK(field_of({{"password_env", "NETPOOL_TEST_UNSET_VARIABLE"}}) == "password_env");
+    CHECK(field_of({{"user", "alice"}}) == "cred.secret");
+
+    client_options o;
+    o.limits.max_depth = 0;
+    CHECK_THROWS_WITH_AS(o.validate(), "limits.max_depth: must be > 0", netpool::config_error);
 }
 
 }  // TEST_SUITE

@@ -105,7 +105,9 @@ asio::awaitable<std::error_code> adapter::health_check(connection& c) const {
     reply r;
     const std::string_view ping[] = {"PING"};
     auto ec = co_await command(c, ping, r);
-    if (!ec && !is_simple(r, "PONG")) ec = netpool::errc::protocol_error;
+    // An error reply (-NOAUTH, -LOADING) still shows a live connection in step.
+    if (ec == errc::server_error) ec = {};
+    else if (!ec && !is_simple(r, "PONG")) ec = netpool::errc::protocol_error;
     co_return ec;
 }
 

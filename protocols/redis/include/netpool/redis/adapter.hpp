@@ -64,7 +64,9 @@ public:
     /// HELLO 3 (with AUTH when a secret is set) or AUTH, then SELECT db; all in one write.
     /// Nothing is sent for RESP2 without credentials and db 0.
     asio::awaitable<std::error_code> handshake(connection& c) const;
-    /// PING, expecting +PONG.
+    /// PING, expecting +PONG; an error reply (-NOAUTH for a client without credentials,
+    /// -LOADING while the server loads its data) also passes: the connection is alive and in
+    /// step, and the command that follows gets the error as its result.
     asio::awaitable<std::error_code> health_check(connection& c) const;
     /// RESET (Redis 6.2+), then the handshake again (RESET logs out and selects db 0); on an
     /// older server (RESET an unknown command), SELECT db. Runs only when needs_reset().
