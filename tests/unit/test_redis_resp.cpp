@@ -340,7 +340,7 @@ TEST_CASE("the registry entry and client_options::validate name the field") {
     };
     CHECK(field_of({{"db", "-1"}}) == "db");
     CHECK(field_of({{"db", "x"}}) == "db");
-    CHECK(field_of({{"resp3", "yes"}}) == "resp3");
+    CHECK(field_of({{"resp3", "maybe"}}) == "resp3");
     CHECK(field_of({{"command_timeout_ms", "0"}}) == "command_timeout");
     CHECK(field_of({{"pasword_env", "HOME"}}) == "pasword_env");
     CHECK(field_of({{"password_env", "NETPOOL_TEST_UNSET_VARIABLE"}}) == "password_env");

@@ -50,9 +50,7 @@ asio::awaitable<std::error_code> exchange(connection& c, const resp_limits& limi
                                           std::size_t n, std::vector<reply>& out, milliseconds timeout) {
     state& s = c.state_as<state>();
     if (s.io.broken()) co_return netpool::errc::connection_closed;
-    std::error_code ec;
-    if (timeout == kit::session::no_timeout) ec = co_await round_trip(c, s, limits, wire, n, out);
-    else ec = co_await with_timeout(round_trip(c, s, limits, wire, n, out), timeout, netpool::errc::operation_timeout);
+    const auto ec = co_await kit::within(round_trip(c, s, limits, wire, n, out), timeout);
     if (ec) s.io.mark_broken();
     co_return ec;
 }

@@ -19,18 +19,10 @@ asio::awaitable<result> run(keyed_client<adapter>::handle h, std::vector<std::st
     for (std::size_t i = 0; i < tries; ++i) {
         auto [ec, l] = co_await h.checkout();
         if (ec) {
+            auto why = h.explain_checkout_failure(ec, redis_category());
             r.stage = "checkout";
-            r.ec = ec;
-            if (ec == netpool::condition::endpoint_down || ec == netpool::errc::checkout_timeout) {
-                // "Endpoint down" alone does not tell an operator to fix the password.
-                const std::error_code cause = h.pool().last_failure();
-                const bool redis_cause = cause && cause.category() == redis_category();
-                if (redis_cause) r.ec = cause;
-                if (redis_cause || ec == netpool::condition::endpoint_down) {
-                    r.detail = h.adapter().last_handshake_failure();
-                    if (r.detail.empty() && cause) r.detail = "last failure: " + cause.message();
-                }
-            }
+            r.ec = why.ec;
+            r.detail = std::move(why.detail);
             co_return r;
         }
         if (l->uses() > 1 && adapter::peer_closed(*l)) {

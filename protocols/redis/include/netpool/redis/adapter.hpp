@@ -103,7 +103,7 @@ public:
 private:
     client_options options_;
     redactor redact_;
-    mutable kit::failure_record<> failures_;  // shared by copies; recording is not a change of the adapter
+    kit::failure_record<> failures_;
 };
 
 /// Adds "redis" to `registry`. Parameters (all optional): user, password_env (the name of an
