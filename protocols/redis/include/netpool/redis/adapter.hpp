@@ -107,7 +107,7 @@ private:
 };
 
 /// Adds "redis" to `registry`. Parameters (all optional): user, password_env (the name of an
-/// environment variable holding the secret), db, resp3 ("true"/"false"), command_timeout_ms.
+/// environment variable holding the secret), db, resp3 (true/false, 1/0, yes/no), command_timeout_ms.
 /// Unknown parameters and bad values throw config_error naming the parameter.
 void register_redis_adapter(adapter_registry& registry);
 
