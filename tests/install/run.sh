@@ -35,12 +35,12 @@ print(o["prefix"], o["libdir"])
 ')
 [[ $libdir = /* ]] || libdir=$prefix/$libdir
 pcdir=$stage/root$libdir/pkgconfig
-for pc in netpool netpool-echo netpool-smtp netpool-imap; do
+for pc in netpool netpool-echo netpool-smtp netpool-imap netpool-redis; do
   [[ -f $pcdir/$pc.pc ]] || die "$pcdir/$pc.pc was not installed"
 done
 for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp netpool/config.hpp \
          netpool/kit.hpp netpool/kit/session.hpp netpool/keyed_client.hpp netpool/base64.hpp \
-         netpool/echo/adapter.hpp netpool/echo/server.hpp netpool/smtp/mailer.hpp netpool/imap/client.hpp; do
+         netpool/echo/adapter.hpp netpool/echo/server.hpp netpool/smtp/mailer.hpp netpool/imap/client.hpp netpool/redis/client.hpp; do
   [[ -f $stage/root$prefix/include/$h ]] || die "header $h was not installed under $prefix/include"
 done
 
@@ -65,7 +65,7 @@ case " $libs " in
 esac
 [[ $cflags$libs != *"$build"* ]] || die "pkg-config output points into the build tree"
 # netpool's own build keeps off Asio's deprecated names; a consumer's may use them.
-all_cflags=$(pkg-config --cflags netpool netpool-echo netpool-smtp netpool-imap)
+all_cflags=$(pkg-config --cflags netpool netpool-echo netpool-smtp netpool-imap netpool-redis)
 [[ $all_cflags != *-D* ]] || die "pkg-config --cflags forces a definition on consumers: $all_cflags"
 
 step "building the consumer"
