@@ -3,13 +3,14 @@
 
     bench/run.py --demo    the headline comparison, short sizes (about a minute on 2 cores),
                            then SMTP against Postfix's smtp-sink and aiosmtpd (about 15 s)
-                           and IMAP against Dovecot, reuse vs new connection (about 10 s)
+                           and IMAP against Dovecot, reuse vs new connection (about 10 s),
+                           and Redis INCR pooled vs a connection per command (a few seconds)
     bench/run.py --full    every size of docs/benchmarks.md (about 15 minutes on 2 cores)
     bench/run.py --gate    reduced sizes + thresholds; exit status 1 when one is violated
 
 Options: --build DIR (where the bench_* executables are: DIR/bench; default build),
 --out DIR (default results), --port-range "LOW HIGH" (ports suite; default "40000 40061"),
---no-ports, --no-smtp, --no-imap, --no-chart, --rounds N (repeat each scaling run N times, alternating the
+--no-ports, --no-smtp, --no-imap, --no-redis, --no-chart, --rounds N (repeat each scaling run N times, alternating the
 order; ratios are medians over rounds), --only PREFIX (run only benchmarks whose name
 starts with PREFIX; for quick checks).
 
@@ -901,6 +902,7 @@ def print_tables(summary, out):
         w("\nPort exhaustion: SKIPPED, no private network namespace could be made: %s\n" % ports.get("reason"))
     print_smtp_table(summary.get("smtp"), out)
     print_imap_table(summary.get("imap"), out)
+    print_redis_table(summary.get("redis"), out)
     for key in ("checkout", "leak", "memory"):
         sec = summary.get(key)
         if not isinstance(sec, dict) or not sec.get("planned"):
@@ -991,6 +993,77 @@ def print_smtp_table(smtp, out):
         w("\nratios: " + "\n        ".join(parts) + "\n")
     if notes:
         w("\nSMTP errors and mismatches:\n" + "\n".join(notes) + "\n")
+
+
+# Redis (netpool redis-bench, which starts its own redis-server): INCR through a pool against
+# a new connection per command (docs/redis.md#the-bench-netpool-redis-bench).
+REDIS_RUNS = {"demo": [(10000, 10), (3000, 1)], "full": [(50000, 10), (50000, 50), (10000, 1)]}
+
+
+def run_redis(build_dir, mode):
+    """Runs `netpool redis-bench --json` for each (requests, concurrency) of the mode."""
+    exe = os.path.join(build_dir, "cli", "netpool")
+    out = {"planned": True, "status": "ok", "problems": [], "runs": []}
+    if not os.access(exe, os.X_OK):
+        out["status"] = "missing"
+        out["problems"].append("%s not built" % exe)
+        return out
+    if not shutil.which("redis-server") and not os.access("/usr/bin/redis-server", os.X_OK):
+        out["status"] = "missing"
+        out["problems"].append("redis-server not installed (Debian: redis-server)")
+        return out
+    for requests, concurrency in REDIS_RUNS[mode]:
+        cmd = [exe, "redis-bench", "--json", "--requests", str(requests), "--concurrency", str(concurrency)]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            out["status"] = "failed"
+            out["problems"].append("%s: timed out" % " ".join(cmd[1:]))
+            continue
+        try:
+            rec = json.loads(p.stdout)
+        except ValueError:
+            rec = None
+        if p.returncode != 0 or not isinstance(rec, dict):
+            out["status"] = "failed"
+            out["problems"].append("%s: exit %d: %s" % (" ".join(cmd[1:]), p.returncode,
+                                                         (p.stderr or p.stdout).strip()[-300:]))
+            continue
+        out["runs"].append(rec)
+    return out
+
+
+def redis_checks(redis):
+    checks = []
+    for rec in (redis or {}).get("runs", []):
+        for run in rec.get("runs", []):
+            if run.get("mode") == "pooled":
+                check(checks, "redis c=%s: pooled failures" % rec.get("concurrency"), run.get("failures"), "==", 0)
+    return checks
+
+
+def print_redis_table(redis, out):
+    if not redis or not redis.get("planned"):
+        return
+    w = out.write
+    if not redis.get("runs"):
+        w("\nRedis: %s %s\n" % (redis.get("status"), "; ".join(redis.get("problems", [])) or "no result"))
+        return
+    w("\nRedis (netpool redis-bench, a private redis-server on loopback): INCR through a pool (pooled) against\n"
+      "connect + INCR + QUIT per command (per-command); requests per second, median latency\n")
+    w("  %-12s %-9s %14s %14s %12s %12s %10s\n" % ("concurrency", "requests", "per-command/s", "pooled/s",
+                                                    "median pc ms", "median p ms", "ratio"))
+    for rec in redis["runs"]:
+        by = {r.get("mode"): r for r in rec.get("runs", [])}
+        pc, po = by.get("per-command", {}), by.get("pooled", {})
+        ratio_v = rec.get("rps_ratio_pooled_over_per_command")
+        w("  %-12s %-9s %14s %14s %12s %12s %10s\n" % (
+            rec.get("concurrency"), rec.get("requests"), fmt_int(pc["rps"]) if "rps" in pc else "-",
+            fmt_int(po["rps"]) if "rps" in po else "-",
+            "%.3f" % pc["median_ms"] if "median_ms" in pc else "-", "%.3f" % po["median_ms"] if "median_ms" in po else "-",
+            "%.1fx" % ratio_v if isinstance(ratio_v, (int, float)) else "-"))
+    if redis.get("problems"):
+        w("  problems: %s\n" % "; ".join(redis["problems"]))
 
 
 def print_imap_table(imap, out):
@@ -1180,6 +1253,7 @@ def main():
     ap.add_argument("--no-ports", action="store_true")
     ap.add_argument("--no-smtp", action="store_true", help="leave out the SMTP suite (bench_smtp)")
     ap.add_argument("--no-imap", action="store_true", help="leave out the IMAP suite (bench_imap)")
+    ap.add_argument("--no-redis", action="store_true", help="leave out Redis (netpool redis-bench)")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--only", default=None)
     ap.add_argument("--rounds", type=int, default=None,
@@ -1330,11 +1404,16 @@ def main():
                            "results": build_named(suites["checkout"], ("real_time", "allocs_per_cycle"))}
     summary["smtp"] = build_smtp(suites["smtp"])
     summary["imap"] = build_imap(suites["imap"])
+    summary["redis"] = {"planned": False}
+    if args.mode in ("demo", "full") and not args.no_redis and not args.only:
+        sys.stderr.write("bench/run.py: redis (netpool redis-bench) ...\n")
+        summary["redis"] = run_redis(args.build, args.mode)
     summary["targets"] = targets(scaling, ports, summary["checkout"], summary["smtp"], summary["imap"])
     checks = gate_checks(scaling, suites, require_leak=args.mode == "gate")
     if args.mode != "gate":
         checks += smtp_checks(summary["smtp"])
         checks += imap_checks(summary["imap"])
+        checks += redis_checks(summary["redis"])
     if args.mode == "gate":
         summary["gate"] = {"verdict": "pass" if all(c["passed"] for c in checks) else "fail", "checks": checks}
     else:
