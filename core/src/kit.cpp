@@ -8,6 +8,10 @@
 #include <netpool/transport.hpp>
 
 #include <asio/error.hpp>
+
+#include <cerrno>
+
+#include <sys/socket.h>
 #if NETPOOL_HAS_TLS
 #include <asio/ssl/error.hpp>
 #include <openssl/bio.h>
@@ -75,6 +79,15 @@ asio::awaitable<std::error_code> session::start_tls(connection& c, std::chrono::
         co_return on_injection;
     }
     co_return note(co_await netpool::start_tls(c, timeout));
+}
+
+bool session::peer_closed(connection& c) const {
+    if (broken_ || !in_.empty()) return true;
+    char byte = 0;
+    const auto n = ::recv(c.io().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;  // the server's end of file
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
+    return !c.io().is_tls();
 }
 
 bool credentials_in_clear_refused(const connection& c, bool sends_credentials, bool allow_plaintext) {

@@ -352,3 +352,27 @@ TEST_CASE("the registry entry and client_options::validate name the field") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("redis_resp: the outcome does not depend on how the bytes arrive, limits included") {
+    // Found by fuzz_redis_resp: a line with an unknown type byte, longer than max_reply. Read
+    // byte by byte, max_reply was hit first (frame_too_large); given whole, the line was
+    // parsed past the limit and its type byte refused (protocol_error).
+    resp_limits lim;
+    lim.max_reply = 8;
+    const std::string wire = "]abcdefghij\r\n";
+    std::vector<std::size_t> bytes;
+    for (std::size_t i = 1; i < wire.size(); ++i) bytes.push_back(i);
+    const parsed whole = parse(wire, lim);
+    const parsed pieced = feed_pieces(wire, bytes, lim);
+    CHECK(whole.st == resp_parser::status::error);
+    CHECK(whole.ec == pieced.ec);
+    CHECK(whole.ec == np::errc::frame_too_large);
+    // Within the limit the same line is refused for what it is, however it comes.
+    lim.max_reply = 64;
+    CHECK(parse(wire, lim).ec == np::errc::protocol_error);
+    CHECK(feed_pieces(wire, bytes, lim).ec == np::errc::protocol_error);
+    // A reply exactly max_reply long is accepted, whole or in pieces.
+    lim.max_reply = 5;
+    CHECK(parse("+OK\r\n", lim).st == resp_parser::status::complete);
+    CHECK(feed_pieces("+OK\r\n", {1, 2, 3, 4}, lim).st == resp_parser::status::complete);
+}

@@ -4,9 +4,6 @@
 #include <netpool/redis/adapter.hpp>
 
 #include <netpool/kit.hpp>
-#include <cerrno>
-
-#include <sys/socket.h>
 
 // g++ 12 misreads Asio's coroutine frame allocator (see protocols/imap/src/adapter.cpp).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -165,12 +162,7 @@ asio::awaitable<std::error_code> adapter::pipeline(connection& c, std::span<cons
 
 bool adapter::peer_closed(connection& c) {
     const state* s = c.state_if<state>();
-    if (s == nullptr || s->io.broken() || !s->io.buffered().empty()) return true;
-    char byte = 0;
-    const auto n = ::recv(c.io().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return true;  // the server's end of file
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK;
-    return !c.io().is_tls();
+    return s == nullptr || s->io.peer_closed(c);
 }
 
 std::string adapter::last_failure(const connection& c) {

@@ -140,10 +140,14 @@ reply resp_parser::take() {
 resp_parser::status resp_parser::feed(std::string_view in, std::size_t& used) {
     used = 0;
     if (error_) return status::error;
-    const status st = feed_some(in, used);
+    // Only what is left of max_reply is parsed: however the bytes arrive (whole, or in reads
+    // of any size), the parser sees the same ones before the limit is hit, so the outcome
+    // (a reply, or which error) does not depend on the reads. Found by fuzz_redis_resp.
+    const std::size_t room = limits_.max_reply - reply_bytes_;
+    const status st = feed_some(in.substr(0, room), used);
     if (st == status::error) return st;
     reply_bytes_ += used;
-    if (reply_bytes_ > limits_.max_reply)
+    if (st == status::need_more && in.size() > room)
         return fail(errc::frame_too_large,
                     "RESP: reply longer than max_reply (" + std::to_string(limits_.max_reply) + " bytes)");
     return st;

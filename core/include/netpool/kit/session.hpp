@@ -154,6 +154,14 @@ public:
     asio::awaitable<std::error_code> start_tls(connection& c, std::chrono::milliseconds timeout,
                                                std::error_code on_injection);
 
+    /// For a connection about to be used after sitting in the pool: true when it cannot take
+    /// a command safely: the session is broken, bytes nobody asked for are buffered, the
+    /// server's end of file (or a socket error) is waiting, or, over plain TCP, any byte is
+    /// waiting (over TLS a waiting record may be a session ticket, so it does not count).
+    /// Nothing is read or sent: a client whose command must not run twice (an INCR, a mail)
+    /// discards such a connection and takes another before writing anything.
+    bool peer_closed(connection& c) const;
+
     /// An operation of this session failed: the connection's state is unknown.
     bool broken() const noexcept { return broken_; }
     void mark_broken() noexcept { broken_ = true; }
