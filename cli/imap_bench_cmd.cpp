@@ -14,6 +14,7 @@
 // per second of the measured phase.
 #include "args.hpp"
 #include "commands.hpp"
+#include "load.hpp"
 #include "imap_common.hpp"
 
 #include "terminal.hpp"
@@ -79,66 +80,6 @@ struct bench_config {
     std::vector<std::string> modes;  // "new", "reuse"
     std::size_t warmup = 10, iterations = 100, concurrency = 1;
 };
-
-struct run_result {
-    std::string mode;
-    std::size_t ok = 0, failed = 0;
-    std::map<std::string, std::size_t> reasons;
-    std::vector<double> ms;  // successful iterations
-    double seconds = 0;
-
-    double qps() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
-    double avg() const {
-        double s = 0;
-        for (double v : ms) s += v;
-        return ms.empty() ? 0 : s / static_cast<double>(ms.size());
-    }
-    /// Linear interpolation between the closest ranks; 0 when nothing succeeded.
-    double pct(double q) {
-        if (ms.empty()) return 0;
-        std::sort(ms.begin(), ms.end());
-        const double pos = q * static_cast<double>(ms.size() - 1);
-        const auto lo = static_cast<std::size_t>(std::floor(pos));
-        const auto hi = std::min(lo + 1, ms.size() - 1);
-        return ms[lo] + (ms[hi] - ms[lo]) * (pos - static_cast<double>(lo));
-    }
-};
-
-/// What one iteration says: "" for success, else "stage: message (detail)".
-using op_type = std::function<asio::awaitable<std::string>()>;
-
-/// Runs `total` iterations of `op` with `concurrency` coroutines on `ioc`.
-run_result drive(asio::io_context& ioc, std::size_t total, std::size_t concurrency, const op_type& op) {
-    run_result r;
-    r.ms.reserve(total);
-    std::size_t next = 0, running = concurrency;
-    auto worker = [&]() -> asio::awaitable<void> {
-        while (next < total) {
-            ++next;
-            const auto s = clock_type::now();
-            std::string why;
-            try {
-                why = co_await op();
-            } catch (const std::exception& e) {
-                why = std::string("unexpected exception: ") + e.what();
-            }
-            if (why.empty()) {
-                ++r.ok;
-                r.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s).count());
-            } else {
-                ++r.failed;
-                ++r.reasons[why];
-            }
-        }
-        if (--running == 0) ioc.stop();  // a pool's idle workers would keep it running
-    };
-    ioc.restart();
-    const auto t0 = clock_type::now();
-    for (std::size_t i = 0; i < concurrency; ++i) asio::co_spawn(ioc, worker(), asio::detached);
-    ioc.run();
-    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-    return r;
-}
 
 std::string describe(const std::string& stage, const std::error_code& ec, const std::string& detail = {}) {
     std::string s = (stage.empty() ? std::string() : stage + ": ") + ec.message();
@@ -315,7 +256,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
     for (const auto& mode : cfg.modes) {
         run_result r;
         if (mode == "new") {
-            const op_type op = [&]() -> asio::awaitable<std::string> {
+            const operation op = [&]() -> asio::awaitable<std::string> {
                 return fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, srv.top, true);
             };
             if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
@@ -326,7 +267,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             std::optional<imap::client> client;  // destroyed before the registry it uses
             client.emplace(*reg);
             const std::size_t want = std::min<std::size_t>(srv.top, exists);
-            const op_type op = [&]() -> asio::awaitable<std::string> {
+            const operation op = [&]() -> asio::awaitable<std::string> {
                 const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top);
                 if (res.ec) co_return describe(res.stage, res.ec, res.detail);
                 // The mailbox does not change during a run: every fetch gets the same count.
@@ -381,7 +322,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
                           "\"failures\":%zu,\"avg_ms\":%.3f,\"median_ms\":%.3f,\"p95_ms\":%.3f,\"qps\":%.1f,"
                           "\"seconds\":%.3f",
                           r.mode.c_str(), srv.top, cfg.warmup, cfg.iterations, r.ok, r.failed, r.avg(), r.pct(0.5),
-                          r.pct(0.95), r.qps(), r.seconds);
+                          r.pct(0.95), r.per_second(), r.seconds);
             t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
             std::size_t k = 0;
             for (const auto& [why, n] : r.reasons)
@@ -399,7 +340,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
         for (auto& r : results) {
             failed |= r.failed > 0;
             std::snprintf(buf, sizeof buf, "%-6s %5zu %7zu %11zu %8zu %9.2f %11.2f %8.2f %9.1f\n", r.mode.c_str(),
-                          srv.top, cfg.warmup, cfg.iterations, r.ok, r.avg(), r.pct(0.5), r.pct(0.95), r.qps());
+                          srv.top, cfg.warmup, cfg.iterations, r.ok, r.avg(), r.pct(0.5), r.pct(0.95), r.per_second());
             t << buf;
         }
         if (ratio) {

@@ -9,6 +9,7 @@
 // Without --port it starts a private redis-server on loopback (no persistence) for the run.
 #include "args.hpp"
 #include "commands.hpp"
+#include "load.hpp"
 #include "imap_common.hpp"
 #include "terminal.hpp"
 
@@ -73,59 +74,6 @@ constexpr std::string_view usage =
 int usage_error(const std::string& message) {
     std::cerr << "netpool redis-bench: " << message << " (see netpool redis-bench --help)\n";
     return exit_usage;
-}
-
-struct run_result {
-    std::string mode;
-    std::size_t ok = 0, failed = 0;
-    std::map<std::string, std::size_t> reasons;
-    std::vector<double> ms;
-    double seconds = 0;
-
-    double rps() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
-    double avg() const {
-        double s = 0;
-        for (double v : ms) s += v;
-        return ms.empty() ? 0 : s / static_cast<double>(ms.size());
-    }
-    double pct(double q) {
-        if (ms.empty()) return 0;
-        std::sort(ms.begin(), ms.end());
-        const double pos = q * static_cast<double>(ms.size() - 1);
-        const auto lo = static_cast<std::size_t>(std::floor(pos));
-        const auto hi = std::min(lo + 1, ms.size() - 1);
-        return ms[lo] + (ms[hi] - ms[lo]) * (pos - static_cast<double>(lo));
-    }
-};
-
-/// "" for success, else what went wrong.
-using op_type = std::function<asio::awaitable<std::string>()>;
-
-run_result drive(asio::io_context& ioc, std::size_t total, std::size_t concurrency, const op_type& op) {
-    run_result r;
-    r.ms.reserve(total);
-    std::size_t next = 0, running = concurrency;
-    auto worker = [&]() -> asio::awaitable<void> {
-        while (next < total) {
-            ++next;
-            const auto s = clock_type::now();
-            std::string why = co_await op();
-            if (why.empty()) {
-                ++r.ok;
-                r.ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s).count());
-            } else {
-                ++r.failed;
-                ++r.reasons[why];
-            }
-        }
-        if (--running == 0) ioc.stop();  // the pool's idle workers would keep it running
-    };
-    ioc.restart();
-    const auto t0 = clock_type::now();
-    for (std::size_t i = 0; i < concurrency; ++i) asio::co_spawn(ioc, worker(), asio::detached);
-    ioc.run();
-    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-    return r;
 }
 
 /// One INCR on a connection of its own.
@@ -306,7 +254,7 @@ int redis_bench_main(std::span<const std::string_view> args) {
             acct.server = ep;
             acct.pool.size = concurrency;
             acct.pool.max_overflow = 0;
-            const op_type op = [&]() -> asio::awaitable<std::string> {
+            const operation op = [&]() -> asio::awaitable<std::string> {
                 std::vector<std::string> incr{"INCR", "netpool-bench:counter"};
                 auto call = client->command(acct, std::move(incr));
                 const auto res = co_await std::move(call);
@@ -332,7 +280,7 @@ int redis_bench_main(std::span<const std::string_view> args) {
     }
 
     std::optional<double> ratio;
-    if (results.size() == 2 && results[0].rps() > 0) ratio = results[1].rps() / results[0].rps();
+    if (results.size() == 2 && results[0].per_second() > 0) ratio = results[1].per_second() / results[0].per_second();
     bool failed = false;
     std::ostringstream t;
     if (json) {
@@ -345,7 +293,7 @@ int redis_bench_main(std::span<const std::string_view> args) {
             std::snprintf(buf, sizeof buf,
                           "{\"mode\":\"%s\",\"requests\":%zu,\"success\":%zu,\"failures\":%zu,\"avg_ms\":%.4f,"
                           "\"median_ms\":%.4f,\"p95_ms\":%.4f,\"rps\":%.1f,\"seconds\":%.3f",
-                          r.mode.c_str(), requests, r.ok, r.failed, r.avg(), r.pct(0.5), r.pct(0.95), r.rps(), r.seconds);
+                          r.mode.c_str(), requests, r.ok, r.failed, r.avg(), r.pct(0.5), r.pct(0.95), r.per_second(), r.seconds);
             t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
             std::size_t k = 0;
             for (const auto& [why, n] : r.reasons)
@@ -365,7 +313,7 @@ int redis_bench_main(std::span<const std::string_view> args) {
         for (auto& r : results) {
             failed |= r.failed > 0;
             std::snprintf(buf, sizeof buf, "%-12s %9zu %8zu %9.3f %11.3f %8.3f %10.1f\n", r.mode.c_str(), requests, r.ok,
-                          r.avg(), r.pct(0.5), r.pct(0.95), r.rps());
+                          r.avg(), r.pct(0.5), r.pct(0.95), r.per_second());
             t << buf;
         }
         if (ratio) {
