@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install test: `meson install` a build tree into a staging directory, then build and run
 # an out-of-tree consumer (consumer/main.cpp) with nothing but what was installed, found
-# through pkg-config: `pkg-config --cflags --libs netpool netpool-echo`.
+# through pkg-config (`pkg-config --cflags --libs netpool netpool-echo`), and again through
+# the CMake package (cmake_consumer/: find_package(netpool COMPONENTS echo)).
 #
 #   tests/install/run.sh BUILD_DIR
 #
@@ -74,4 +75,31 @@ c++ -std=c++20 -o "$stage/consumer" "$here/consumer/main.cpp" $cflags $libs || d
 
 step "running the consumer"
 timeout 60 "$stage/consumer" || die "the consumer failed"
+
+# The same program through the CMake package: find_package(netpool COMPONENTS echo) and the
+# imported target netpool::echo, from the staging area only (CMAKE_PREFIX_PATH), with the
+# system's own packages (OpenSSL, nlohmann_json, Threads) found as usual.
+cmakedir=$stage/root$libdir/cmake/netpool
+for f in netpoolConfig.cmake netpoolConfigVersion.cmake; do
+  [[ -f $cmakedir/$f ]] || die "$cmakedir/$f was not installed"
+done
+if command -v cmake >/dev/null 2>&1; then
+  step "building the CMake consumer (find_package(netpool))"
+  cmake -S "$here/cmake_consumer" -B "$stage/cmake-build" -DCMAKE_PREFIX_PATH="$stage/root$prefix" \
+    -DCMAKE_BUILD_TYPE=Release >"$stage/cmake.log" 2>&1 || { cat "$stage/cmake.log" >&2; die "cmake could not configure the consumer"; }
+  cmake --build "$stage/cmake-build" >>"$stage/cmake.log" 2>&1 || { cat "$stage/cmake.log" >&2; die "the CMake consumer did not build"; }
+  grep -q -- "$stage/root" "$stage/cmake-build/CMakeCache.txt" || die "the CMake consumer did not use the staged package"
+  # An unknown component is refused by name.
+  mkdir -p "$stage/cmake-bad"
+  printf 'cmake_minimum_required(VERSION 3.16)\nproject(bad CXX)\nfind_package(netpool REQUIRED COMPONENTS nosuch)\n' \
+    >"$stage/cmake-bad/CMakeLists.txt"
+  if cmake -S "$stage/cmake-bad" -B "$stage/cmake-bad/b" -DCMAKE_PREFIX_PATH="$stage/root$prefix" >"$stage/bad.log" 2>&1; then
+    die "find_package(netpool COMPONENTS nosuch) succeeded"
+  fi
+  grep -q "component 'nosuch' is not installed" "$stage/bad.log" || { cat "$stage/bad.log" >&2; die "no clear message for an unknown component"; }
+  step "running the CMake consumer"
+  timeout 60 "$stage/cmake-build/consumer" || die "the CMake consumer failed"
+else
+  die "cmake is not installed (scripts/setup installs it)"
+fi
 step "ok"
