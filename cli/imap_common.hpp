@@ -68,7 +68,8 @@ inline constexpr std::string_view server_usage =
 /// Everything about the server and the login.
 struct server_config {
     endpoint ep;
-    std::string user, password;
+    std::string user;
+    netpool::secret password;  // held once, wiped at exit
     bool allow_plaintext_login = false;
     std::string mailbox = "INBOX";
     std::size_t top = 0;  // set by the command's default, then --top

@@ -109,7 +109,8 @@ struct send_config {
     bool allow_plaintext_auth = false;
     std::string helo = "localhost";
     std::chrono::milliseconds timeout{30000};
-    std::string user, password;
+    std::string user;
+    netpool::secret password;  // held once, wiped at exit
     std::string from = "smtp-send@localhost";
     std::vector<std::string> to;
     std::size_t size = 512;
@@ -132,7 +133,7 @@ int usage_error(const std::string& message) {
 /// (netpool::redactor: raw, and the base64 of AUTH LOGIN and AUTH PLAIN).
 class redactor {
 public:
-    redactor(const std::string& user, const std::string& password) {
+    redactor(const std::string& user, std::string_view password) {
         // A very short password would match ordinary words of the output; it is never
         // printed by this command anyway, so its raw forms only from 4 bytes on.
         r_.add_credential(user, password, 4);

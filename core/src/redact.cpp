@@ -1,6 +1,7 @@
 #include "netpool/redact.hpp"
 
 #include <netpool/sasl.hpp>
+#include <netpool/secret.hpp>
 
 #include <algorithm>
 
@@ -20,18 +21,24 @@ void redactor::add_credential(std::string_view user, std::string_view secret, st
     if (secret.empty()) return;
     if (secret.size() >= min_plain) {
         add(secret);
-        std::string quoted;  // the body of an IMAP quoted string (RFC 9051 4.3)
-        quoted.reserve(secret.size() + 8);
+        wiped_string quoted;  // the body of an IMAP quoted string (RFC 9051 4.3)
+        quoted.s().reserve(secret.size() * 2);  // never grows: no unwiped copy left behind
         for (char ch : secret) {
-            if (ch == '"' || ch == '\\') quoted += '\\';
-            quoted += ch;
+            if (ch == '"' || ch == '\\') quoted.s() += '\\';
+            quoted.s() += ch;
         }
         add(quoted);
     }
-    add(base64_encode(secret));
-    add(sasl::plain_response(user, secret));
-    add(base64_encode(sasl::plain_message(user, user, secret)));  // with the user as authzid too
-    add(sasl::xoauth2_response(user, secret));
+    // What is built from the secret is wiped once added (add() keeps its own copy).
+    add(wiped_string(base64_encode(secret)));
+    add(wiped_string(sasl::plain_response(user, secret)));
+    const wiped_string with_authzid(sasl::plain_message(user, user, secret));  // user as authzid too
+    add(wiped_string(base64_encode(with_authzid)));
+    add(wiped_string(sasl::xoauth2_response(user, secret)));
+}
+
+redactor::~redactor() {
+    for (auto& [form, with] : forms_) wipe(form.data(), form.capacity());
 }
 
 std::string redactor::operator()(std::string text) const {

@@ -1,6 +1,7 @@
 #include <netpool/sasl.hpp>
 
 #include <netpool/base64.hpp>
+#include <netpool/secret.hpp>
 
 namespace netpool::sasl {
 
@@ -12,7 +13,8 @@ std::string plain_message(std::string_view authzid, std::string_view user, std::
 }
 
 std::string plain_response(std::string_view user, std::string_view secret) {
-    return base64_encode(plain_message({}, user, secret));
+    const wiped_string message(plain_message({}, user, secret));
+    return base64_encode(message);
 }
 
 std::string xoauth2_message(std::string_view user, std::string_view token) {
@@ -22,7 +24,8 @@ std::string xoauth2_message(std::string_view user, std::string_view token) {
 }
 
 std::string xoauth2_response(std::string_view user, std::string_view token) {
-    return base64_encode(xoauth2_message(user, token));
+    const wiped_string message(xoauth2_message(user, token));
+    return base64_encode(message);
 }
 
 }  // namespace netpool::sasl

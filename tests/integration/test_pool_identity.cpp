@@ -63,7 +63,7 @@ struct observed {
 };
 
 /// Hex of SHA-256(user '\0' password): the old fingerprint was its first 16 digits.
-std::string unsalted_hash_hex(const std::string& user, const std::string& password) {
+std::string unsalted_hash_hex(const std::string& user, std::string_view password) {
     detail::sha256 h;
     h.update(user);
     h.update(std::string_view("\0", 1));
@@ -74,7 +74,7 @@ std::string unsalted_hash_hex(const std::string& user, const std::string& passwo
 
 /// Fails if `text` holds the password or any prefix of 6 or more hex digits of the
 /// unsalted hash (6: shorter strings of digits turn up in ports and counters by chance).
-void check_no_credential_material(const std::string& text, const std::string& user, const std::string& password) {
+void check_no_credential_material(const std::string& text, const std::string& user, std::string_view password) {
     CHECK_MESSAGE(text.find(password) == std::string::npos, "the password is in the output");
     const std::string h = unsalted_hash_hex(user, password);
     for (std::size_t n = 6; n <= h.size(); ++n) {

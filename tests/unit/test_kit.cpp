@@ -10,9 +10,12 @@
 #include <netpool/options.hpp>
 #include <netpool/redact.hpp>
 #include <netpool/sasl.hpp>
+#include <netpool/secret.hpp>
+#include <netpool/endpoint.hpp>
 
 #include <asio/io_context.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <doctest/doctest.h>
@@ -225,4 +228,37 @@ TEST_CASE("adapter parameters: booleans, counts and secrets from the environment
     const auto missing = field([] { netpool::param_secret_from_env("password_env", "NETPOOL_TEST_SURELY_UNSET"); });
     CHECK(missing.find("password_env") != std::string::npos);
     CHECK(missing.find("NETPOOL_TEST_SURELY_UNSET") != std::string::npos);
+}
+
+TEST_CASE("secret: copies share one buffer; what it is built from and what is built from it is wiped") {
+    const netpool::secret a("hunter2-hunter2-hunter2");
+    const netpool::secret b = a;  // a copy of credentials, options, an account...
+    CHECK(b.view() == "hunter2-hunter2-hunter2");
+    CHECK(a.view().data() == b.view().data());  // ...holds no second copy of the bytes
+    CHECK(a == b);
+    CHECK_FALSE(a == netpool::secret("hunter2-hunter2-hunter3"));
+    CHECK(netpool::secret().empty());
+    CHECK(a.find('2') == 6);
+
+    // Built from an rvalue string: that string's buffer is overwritten.
+    std::string source(40, 'y');
+    const char* bytes = source.data();
+    const netpool::secret from_source(std::move(source));
+    CHECK(from_source.size() == 40);
+    CHECK(std::all_of(bytes, bytes + 40, [](char c) { return c == '\0'; }));
+
+    // A wiped_string overwrites its whole buffer when cleared (and when destroyed).
+    netpool::wiped_string w(std::string(64, 'z'));
+    const char* p = w.s().data();
+    const std::size_t capacity = w.s().capacity();
+    w.clear();
+    CHECK(std::all_of(p, p + capacity, [](char c) { return c == '\0'; }));
+    const auto joined = netpool::wiped_concat({"AUTH PLAIN ", "abc", "\r\n"});
+    CHECK(joined.s() == "AUTH PLAIN abc\r\n");
+
+    // Credentials keep their old use: assigned from strings, compared by fingerprint.
+    netpool::credentials c{"u", "pw"};
+    c.secret = std::string("pw2");
+    CHECK(c.secret.view() == "pw2");
+    CHECK(c.fingerprint() == netpool::credentials{"u", "pw2"}.fingerprint());
 }

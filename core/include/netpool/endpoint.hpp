@@ -1,6 +1,8 @@
 // Where a pool connects to, and as whom.
 #pragma once
 
+#include <netpool/secret.hpp>
+
 #include <compare>
 #include <cstdint>
 #include <functional>
@@ -40,7 +42,9 @@ struct endpoint {
 /// An identity. The secret is never printed; fingerprint() identifies it without revealing it.
 struct credentials {
     std::string user;
-    std::string secret;
+    /// Held once however often the credentials are copied, and wiped when the last copy
+    /// goes (netpool::secret). Assign it from a string as before.
+    netpool::secret secret;
 
     /// Hex of HMAC-SHA256(k, user '\0' secret) under a random key k made once per process
     /// (OpenSSL's RAND_bytes when built with TLS, else std::random_device); empty when both

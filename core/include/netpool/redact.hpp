@@ -19,6 +19,14 @@ class redactor {
 public:
     static constexpr std::string_view mark = "[redacted]";
 
+    redactor() = default;
+    redactor(const redactor&) = default;
+    redactor& operator=(const redactor&) = default;
+    redactor(redactor&&) noexcept = default;
+    redactor& operator=(redactor&&) noexcept = default;
+    /// The forms it holds are secrets too: wiped (netpool::wipe) before their memory is freed.
+    ~redactor();
+
     /// Adds `secret` in every encoding netpool sends it:
     ///  - raw (an IMAP literal, and what a server might echo decoded);
     ///  - as the body of an IMAP quoted string (`"` and `\` escaped with `\`), as LOGIN sends it;

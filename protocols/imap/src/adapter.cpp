@@ -135,10 +135,11 @@ asio::awaitable<std::error_code> command(connection& c, session& s, const client
                                          std::span<const command_arg> args, const untagged_handler& handler,
                                          response& tagged, std::size_t expected = 0) {
     const std::string tag = next_tag(s);
-    const auto parts = build_command(tag, verb, args, can_use_nonsync_literals(s.caps, args));
+    auto parts = build_command(tag, verb, args, can_use_nonsync_literals(s.caps, args));
     auto ec = co_await with_timeout(
         command_raw(c, s, o.limits, parts, tag, handler, untagged_budget(expected, o.max_unsolicited), tagged),
         o.command_timeout, netpool::errc::operation_timeout);
+    for (auto& part : parts) netpool::wipe(part.data(), part.capacity());  // LOGIN's hold the password
     if (ec) s.broken = true;
     co_return note_limit(s, o, verb, ec);
 }
@@ -164,7 +165,6 @@ std::error_code judge(session& s, const client_options& o, const response& tagge
 struct failure_info {
     std::string stage;
     std::string what;  // the server's response, if one decided
-    std::vector<std::string> secrets;
 };
 
 std::error_code failed(failure_info& f, std::string stage, std::error_code ec, const response* r = nullptr) {
@@ -204,12 +204,12 @@ asio::awaitable<std::error_code> after_login(connection& c, session& s, const cl
 }
 
 asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const client_options& o, const std::string& tag,
-                                                const std::string& initial, bool ir, bool& caps_seen,
+                                                std::string_view initial, bool ir, bool& caps_seen,
                                                 response& tagged) {
-    std::string line = tag + " AUTHENTICATE PLAIN";
-    if (ir) line += " " + (initial.empty() ? std::string("=") : initial);
-    line += "\r\n";
-    if (auto ec = co_await s.io.write_all(c, line, unbounded)) co_return ec;
+    // The lines that carry the credential are wiped when they go.
+    const std::string_view sent_initial = !ir ? std::string_view() : initial.empty() ? "=" : initial;
+    const wiped_string line = wiped_concat({tag, " AUTHENTICATE PLAIN", ir ? " " : "", sent_initial, "\r\n"});
+    if (auto ec = co_await s.io.write_all(c, std::string_view(line), unbounded)) co_return ec;
     bool sent = ir;
     untagged_budget budget(0, o.max_unsolicited);
     for (;;) {
@@ -220,8 +220,8 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
             // does not have: cancel (RFC 9051 6.2.2), the server answers BAD.
             // A named string, not a conditional's temporary inside co_await: GCC 12 destroys
             // such a temporary twice (a double free on this path).
-            const std::string reply_line = sent ? std::string("*\r\n") : initial + "\r\n";
-            if (auto ec = co_await s.io.write_all(c, reply_line, unbounded)) co_return ec;
+            const wiped_string reply_line = sent ? wiped_concat({"*\r\n"}) : wiped_concat({initial, "\r\n"});
+            if (auto ec = co_await s.io.write_all(c, std::string_view(reply_line), unbounded)) co_return ec;
             sent = true;
             continue;
         }
@@ -240,15 +240,13 @@ asio::awaitable<std::error_code> sasl_plain_raw(connection& c, session& s, const
 }
 
 asio::awaitable<std::error_code> login(connection& c, session& s, const client_options& o, failure_info& f) {
-    f.secrets.push_back(o.cred.secret);
     if (o.method == login_method::authenticate_plain && !s.caps.has_auth("PLAIN")) {
         f.what = "login_method::authenticate_plain, but the server does not offer AUTH=PLAIN";
         co_return failed(f, "AUTHENTICATE PLAIN", errc::login_failed);
     }
     if (o.method != login_method::login && s.caps.has_auth("PLAIN")) {
         const std::string stage = "AUTHENTICATE PLAIN";
-        const std::string initial = netpool::sasl::plain_response(o.cred.user, o.cred.secret);
-        f.secrets.push_back(initial);
+        const wiped_string initial(netpool::sasl::plain_response(o.cred.user, o.cred.secret));
         const bool ir = o.use_sasl_ir && s.caps.sasl_ir;
         const std::string tag = next_tag(s);
         bool caps_seen = false;
@@ -363,7 +361,6 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
         // What an operator reads when a pool goes endpoint_down: the stage and the server's
         // words, never a secret (a server could echo one back).
         netpool::redactor redact = credential_redactor(options_);
-        for (const auto& secret : f.secrets) redact.add(secret);
         std::string what = f.what.empty() ? ec.message() : f.what;
         if (ec.category() == limit_category()) what = limit_failure(f.stage, static_cast<limit_errc>(ec.value()), options_);
         failures_.record(redact, f.stage, what);
@@ -518,7 +515,8 @@ void register_imap_adapter(adapter_registry& registry) {
         client_options o;
         for (const auto& [key, value] : params) {
             if (key == "user") o.cred.user = value;
-            else if (key == "password_env") o.cred.secret = param_secret_from_env(key, value); else if (key == "allow_plaintext_login") o.allow_plaintext_login = param_bool(key, value);
+            else if (key == "password_env") o.cred.secret = param_secret_from_env(key, value);
+            else if (key == "allow_plaintext_login") o.allow_plaintext_login = param_bool(key, value);
             else if (key == "sasl_ir") o.use_sasl_ir = param_bool(key, value);
             else if (key == "login") {
                 if (value == "automatic") o.method = login_method::automatic;

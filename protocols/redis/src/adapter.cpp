@@ -54,6 +54,10 @@ asio::awaitable<std::error_code> exchange(connection& c, const resp_limits& limi
 
 std::string encode_all(std::span<const command> cmds) {
     std::string wire;
+    std::size_t size = 0;  // reserved: growing would leave a copy of an AUTH behind, unwiped
+    for (const auto& cmd : cmds)
+        for (const auto& arg : cmd) size += arg.size() + 32;
+    wire.reserve(size + 32);
     for (const auto& cmd : cmds) encode_command(cmd, wire);
     return wire;
 }
@@ -70,15 +74,20 @@ asio::awaitable<std::error_code> adapter::handshake(connection& c) const {
     const auto& o = options_;
     std::vector<redis::command> cmds;
     const std::string user = o.cred.user.empty() ? "default" : o.cred.user;
-    if (o.resp3) cmds.push_back(o.cred.secret.empty() ? redis::command{"HELLO", "3"}
-                                                      : redis::command{"HELLO", "3", "AUTH", user, o.cred.secret});
-    else if (!o.cred.user.empty()) cmds.push_back(redis::command{"AUTH", o.cred.user, o.cred.secret});
-    else if (!o.cred.secret.empty()) cmds.push_back(redis::command{"AUTH", o.cred.secret});  // also before Redis 6
+    std::string password(o.cred.secret.view());  // wiped below, with the commands
+    if (o.resp3) cmds.push_back(password.empty() ? redis::command{"HELLO", "3"}
+                                                 : redis::command{"HELLO", "3", "AUTH", user, password});
+    else if (!o.cred.user.empty()) cmds.push_back(redis::command{"AUTH", o.cred.user, password});
+    else if (!password.empty()) cmds.push_back(redis::command{"AUTH", password});  // also before Redis 6
     if (o.db != 0) cmds.push_back(redis::command{"SELECT", std::to_string(o.db)});
+    const wiped_string wire(encode_all(cmds));
+    // Only the command names are needed from here on: the arguments (the password) go now.
+    wipe(password.data(), password.capacity());
+    for (auto& cmd : cmds)
+        for (std::size_t i = 1; i < cmd.size(); ++i) wipe(cmd[i].data(), cmd[i].capacity());
     if (cmds.empty()) co_return std::error_code{};
     std::vector<reply> out;
-    const std::string wire = encode_all(cmds);
-    if (auto ec = co_await exchange(c, o.limits, wire, cmds.size(), out, kit::session::no_timeout)) {
+    if (auto ec = co_await exchange(c, o.limits, wire.s(), cmds.size(), out, kit::session::no_timeout)) {
         const std::string detail = last_failure(c);
         failures_.record(redact_, cmds.front()[0], ec.message() + (detail.empty() ? "" : " (" + detail + ")"));
         co_return ec;

@@ -55,7 +55,7 @@ asio::awaitable<std::error_code> read_reply(connection& c, session& s, const cli
 struct failure_info {
     std::string stage;
     std::optional<reply> r;
-    std::vector<std::string> secrets;
+    std::vector<wiped_string> secrets;  // forms not derived from cred.secret (the XOAUTH2 token)
 };
 
 std::error_code failed(failure_info& f, std::string stage, std::error_code ec, const reply* r = nullptr) {
@@ -90,11 +90,11 @@ std::error_code auth_refused(failure_info& f, const std::string& stage, const re
 
 asio::awaitable<std::error_code> auth_plain(connection& c, session& s, const client_options& o, failure_info& f) {
     const std::string stage = "AUTH PLAIN";
-    const std::string response = netpool::sasl::plain_response(o.cred.user, o.cred.secret);
-    f.secrets.push_back(response);
+    // Everything built from the secret is wiped when it goes (the redactor knows its forms).
+    const wiped_string response(netpool::sasl::plain_response(o.cred.user, o.cred.secret));
+    const wiped_string line = wiped_concat({"AUTH PLAIN ", response, "\r\n"});
     reply r;
-    if (auto ec = co_await exchange(c, s, "AUTH PLAIN " + response + "\r\n", o, o.command_timeout, r))
-        co_return failed(f, stage, ec);
+    if (auto ec = co_await exchange(c, s, line, o, o.command_timeout, r)) co_return failed(f, stage, ec);
     if (r.code == 235) co_return std::error_code{};
     if (r.code == 334) {
         // A challenge after an initial response is not PLAIN (RFC 4954 4): cancel.
@@ -108,14 +108,14 @@ asio::awaitable<std::error_code> auth_plain(connection& c, session& s, const cli
 asio::awaitable<std::error_code> auth_login(connection& c, session& s, const client_options& o, failure_info& f) {
     const std::string stage = "AUTH LOGIN";
     const std::string user = base64_encode(o.cred.user);
-    const std::string secret = base64_encode(o.cred.secret);
-    f.secrets.push_back(secret);
+    const wiped_string secret(base64_encode(o.cred.secret));
+    const wiped_string secret_line = wiped_concat({secret, "\r\n"});
     reply r;
     if (auto ec = co_await exchange(c, s, "AUTH LOGIN\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
     if (r.code != 334) co_return auth_refused(f, stage, r);
     if (auto ec = co_await exchange(c, s, user + "\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
     if (r.code != 334) co_return auth_refused(f, stage, r);
-    if (auto ec = co_await exchange(c, s, secret + "\r\n", o, o.command_timeout, r)) co_return failed(f, stage, ec);
+    if (auto ec = co_await exchange(c, s, secret_line, o, o.command_timeout, r)) co_return failed(f, stage, ec);
     if (r.code == 235) co_return std::error_code{};
     co_return auth_refused(f, stage, r);
 }
@@ -123,13 +123,12 @@ asio::awaitable<std::error_code> auth_login(connection& c, session& s, const cli
 asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const client_options& o,
                                               std::atomic<bool>& token_rejected, failure_info& f) {
     const std::string stage = "AUTH XOAUTH2";
-    const std::string token = o.oauth_token(token_rejected.load());
-    const std::string response = netpool::sasl::xoauth2_response(o.cred.user, token);
-    f.secrets.push_back(token);
-    f.secrets.push_back(response);
+    const wiped_string token(o.oauth_token(token_rejected.load()));
+    const wiped_string response(netpool::sasl::xoauth2_response(o.cred.user, token));
+    f.secrets.emplace_back(std::string(token.s()));  // the redactor adds its forms (raw, XOAUTH2)
+    const wiped_string line = wiped_concat({"AUTH XOAUTH2 ", response, "\r\n"});
     reply r;
-    if (auto ec = co_await exchange(c, s, "AUTH XOAUTH2 " + response + "\r\n", o, o.command_timeout, r))
-        co_return failed(f, stage, ec);
+    if (auto ec = co_await exchange(c, s, line, o, o.command_timeout, r)) co_return failed(f, stage, ec);
     if (r.code == 235) {
         token_rejected = false;
         co_return std::error_code{};
