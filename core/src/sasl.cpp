@@ -18,8 +18,9 @@ std::string plain_response(std::string_view user, std::string_view secret) {
 }
 
 std::string xoauth2_message(std::string_view user, std::string_view token) {
-    std::string m = "user=";
-    m.append(user).append("\x01" "auth=Bearer ").append(token).append("\x01\x01");
+    std::string m;
+    m.reserve(user.size() + token.size() + 20);  // never grown: no unwiped copy left behind
+    m.append("user=").append(user).append("\x01" "auth=Bearer ").append(token).append("\x01\x01");
     return m;
 }
 
