@@ -13,6 +13,7 @@
 #pragma once
 
 #include <netpool/connection.hpp>
+#include <netpool/detail/deadline.hpp>
 #include <netpool/error.hpp>
 #include <netpool/kit/io.hpp>
 #include <netpool/transport.hpp>
@@ -52,7 +53,7 @@ concept incremental_parser = requires(P& p, std::string_view in, std::size_t& us
 /// session::no_timeout (a century or more): with_timeout() for an adapter's own exchanges,
 /// which hooks run unbounded (the pool bounds them) and commands run bounded.
 inline asio::awaitable<std::error_code> within(asio::awaitable<std::error_code> op, std::chrono::milliseconds timeout) {
-    if (timeout >= std::chrono::hours(24 * 36525)) co_return co_await std::move(op);
+    if (timeout >= detail::forever) co_return co_await std::move(op);
     co_return co_await with_timeout(std::move(op), timeout, errc::operation_timeout);
 }
 
@@ -109,10 +110,10 @@ public:
     template <class Buffers>
         requires asio::is_const_buffer_sequence<Buffers>::value
     asio::awaitable<std::error_code> write_all(connection& c, const Buffers& bytes, std::chrono::milliseconds timeout) {
-        co_return note(co_await bounded(write_raw(c, bytes), timeout));
+        co_return note(co_await within(write_raw(c, bytes), timeout));
     }
     asio::awaitable<std::error_code> write_all(connection& c, std::string_view bytes, std::chrono::milliseconds timeout) {
-        co_return note(co_await bounded(write_raw(c, asio::buffer(bytes)), timeout));
+        co_return note(co_await within(write_raw(c, asio::buffer(bytes)), timeout));
     }
 
     /// Drives `parser` over the buffered bytes, then the socket, until it yields one reply
@@ -120,14 +121,14 @@ public:
     template <incremental_parser P>
     asio::awaitable<std::error_code> read_reply(connection& c, P& parser, reply_of<P>& out,
                                                 std::chrono::milliseconds timeout) {
-        co_return note(co_await bounded(read_raw(c, parser, out), timeout));
+        co_return note(co_await within(read_raw(c, parser, out), timeout));
     }
 
     /// Writes `request` and reads one reply, all within one `timeout`.
     template <incremental_parser P>
     asio::awaitable<std::error_code> exchange(connection& c, std::string_view request, P& parser, reply_of<P>& out,
                                               std::chrono::milliseconds timeout) {
-        co_return note(co_await bounded(exchange_raw(c, request, parser, out), timeout));
+        co_return note(co_await within(exchange_raw(c, request, parser, out), timeout));
     }
 
     /// One line (without CR LF) of at most `max_line` bytes.
@@ -170,8 +171,6 @@ public:
     static constexpr std::chrono::milliseconds no_timeout = std::chrono::milliseconds::max();
 
 private:
-    static asio::awaitable<std::error_code> bounded(asio::awaitable<std::error_code> op,
-                                                    std::chrono::milliseconds timeout);
     std::error_code note(std::error_code ec) noexcept {
         if (ec) broken_ = true;
         return ec;
@@ -233,10 +232,5 @@ private:
     std::size_t chunk_size_;
     bool broken_ = false;
 };
-
-inline asio::awaitable<std::error_code> session::bounded(asio::awaitable<std::error_code> op,
-                                                        std::chrono::milliseconds timeout) {
-    return within(std::move(op), timeout);
-}
 
 }  // namespace netpool::kit
