@@ -180,6 +180,27 @@ void io_threads::stop() {
         if (t.joinable()) t.join();
 }
 
+endpoint loopback(std::uint16_t port) {
+    endpoint ep;
+    ep.host = "127.0.0.1";
+    ep.port = port;
+    return ep;
+}
+
+pool_options quick_pool(std::size_t size, std::size_t overflow) {
+    pool_options o;
+    o.size = size;
+    o.max_overflow = overflow;
+    o.connect_timeout = std::chrono::milliseconds(2000);
+    o.handshake_timeout = std::chrono::milliseconds(2000);
+    o.backoff_initial = std::chrono::milliseconds(10);
+    o.backoff_max = std::chrono::milliseconds(50);
+    o.max_restarts = 5;
+    o.restart_period = std::chrono::seconds(10);
+    o.down_cooldown = std::chrono::milliseconds(200);
+    return o;
+}
+
 std::size_t open_fd_count() {
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <netpool/config.hpp>
+#include <netpool/endpoint.hpp>
 #include <netpool/echo/server.hpp>
 #include <netpool/options.hpp>
 
@@ -59,6 +60,13 @@ template <class F> void expect_no_tls_error(F&& f, const std::string& field) {
         CHECK(std::string(e.what()).find(NETPOOL_NO_TLS_REASON) != std::string::npos);
     }
 }
+
+/// 127.0.0.1:`port`, plain TCP.
+endpoint loopback(std::uint16_t port);
+
+/// Pool options for tests: fast supervision (short backoff, 5 restarts in 10 s, 200 ms down
+/// cooldown, 2 s connect and handshake timeouts), so that failures show within a test's guard.
+pool_options quick_pool(std::size_t size, std::size_t overflow);
 
 /// A directory for this process's files: a fresh directory under $NETPOOL_TEST_TMP (created
 /// if missing) or under /tmp. Removed when the process exits.

@@ -131,12 +131,6 @@ struct outputs {
     }
 };
 
-endpoint local(std::uint16_t port) {
-    endpoint ep;
-    ep.port = port;
-    return ep;
-}
-
 pool_options quick_failure() {
     pool_options o;
     o.size = 1;
@@ -181,7 +175,7 @@ void smtp_case(const std::vector<std::string>& mechanisms, bool oauth) {
     line_server server(io, smtp_echoing_server);
     registry reg(io.get_executor());
     smtp::account a;
-    a.server = local(server.port());
+    a.server = test::loopback(server.port());
     a.client.cred = {user, oauth ? std::string() : secret};
     a.client.mechanisms = mechanisms;
     a.client.allow_plaintext_auth = true;
@@ -240,7 +234,7 @@ void imap_case(imap::login_method method, const std::string& secret) {
     line_server server(io, imap_echoing_server);
     registry reg(io.get_executor());
     imap::account a;
-    a.server = local(server.port());
+    a.server = test::loopback(server.port());
     a.client.cred = {user, secret};
     a.client.method = method;
     a.client.allow_plaintext_login = true;
@@ -303,7 +297,7 @@ void redis_case(bool resp3, const std::string& user) {
     line_server server(io, redis_echoing_server);
     registry reg(io.get_executor());
     redis::account a;
-    a.server = local(server.port());
+    a.server = test::loopback(server.port());
     a.client.cred = {user, secret};
     a.client.resp3 = resp3;
     a.pool = quick_failure();

@@ -31,15 +31,8 @@ constexpr auto as_tuple = asio::experimental::as_tuple(use_awaitable);
 std::size_t idx(checkout_result r) { return static_cast<std::size_t>(r); }
 std::size_t idx(close_reason r) { return static_cast<std::size_t>(r); }
 
-endpoint plain(std::uint16_t port) {
-    endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = port;
-    return ep;
-}
-
 endpoint tls(std::uint16_t port, std::string server_name = "localhost") {
-    endpoint ep = plain(port);
+    endpoint ep = test::loopback(port);
     ep.tls = tls_mode::implicit;
     ep.tls_opts.ca_file = test::certs().ca_cert;
     ep.tls_opts.server_name = std::move(server_name);
@@ -50,21 +43,6 @@ echo::server_options tls_server() {
     echo::server_options o;
     o.cert_file = test::certs().server_cert;
     o.key_file = test::certs().server_key;
-    return o;
-}
-
-/// Options for tests: fast supervision so failures show within a test's guard.
-pool_options quick(std::size_t size, std::size_t overflow) {
-    pool_options o;
-    o.size = size;
-    o.max_overflow = overflow;
-    o.connect_timeout = 2000ms;
-    o.handshake_timeout = 2000ms;
-    o.backoff_initial = 10ms;
-    o.backoff_max = 50ms;
-    o.max_restarts = 5;
-    o.restart_period = 10s;
-    o.down_cooldown = 200ms;
     return o;
 }
 
@@ -113,7 +91,7 @@ void round_trips(bool use_tls) {
     test::server_thread srv(use_tls ? tls_server() : echo::server_options{});
     asio::io_context ioc;
     {
-        pool p(ioc.get_executor(), use_tls ? tls(srv.port()) : plain(srv.port()), echo::adapter{}, quick(2, 2),
+        pool p(ioc.get_executor(), use_tls ? tls(srv.port()) : test::loopback(srv.port()), echo::adapter{}, test::quick_pool(2, 2),
                "basic");
         auto ec = test::run(ioc, [&]() -> awaitable<std::error_code> {
             for (int i = 0; i < 20; ++i)
@@ -146,7 +124,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: checkout, request and return over TLS"
 TEST_CASE("overflow grows under load and shrinks after") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(2, 6), "overflow");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(2, 6), "overflow");
     std::size_t peak = 0;
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 2; });
@@ -177,7 +155,7 @@ TEST_CASE("server killed and restarted under load: fail fast with the cause, the
     test::server_thread srv;
     asio::io_context ioc;
     event_log log;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(3, 0), "outage");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(3, 0), "outage");
     p.set_event_hook(log.hook());
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 3; });
@@ -215,9 +193,9 @@ TEST_CASE("a server that accepts and never answers: handshake timeouts, checkout
     so.mode = echo::fault_mode::silent;
     test::server_thread srv(so);
     asio::io_context ioc;
-    auto o = quick(2, 0);
+    auto o = test::quick_pool(2, 0);
     o.handshake_timeout = 100ms;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "silent");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "silent");
     test::run(ioc, [&]() -> awaitable<void> {
         auto [ec, l] = co_await p.checkout(300ms);
         CHECK((ec == errc::checkout_timeout || ec == condition::endpoint_down));
@@ -234,9 +212,9 @@ TEST_CASE("refused connections put the endpoint down with the cause") {
         port = a.local_endpoint().port();
     }
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.max_restarts = 2;
-    pool p(ioc.get_executor(), plain(port), echo::adapter{}, o, "refused");
+    pool p(ioc.get_executor(), test::loopback(port), echo::adapter{}, o, "refused");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().endpoint_down; });
         auto [ec, l] = co_await p.checkout(1s);
@@ -251,7 +229,7 @@ TEST_CASE("tls: a certificate for the wrong host name fails verification" * test
     so.key_file = test::certs().wrong_name_key;
     test::server_thread srv(so);
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.max_restarts = 1;
     pool p(ioc.get_executor(), tls(srv.port()), echo::adapter{}, o, "wrong-name");
     test::run(ioc, [&]() -> awaitable<void> {
@@ -265,7 +243,7 @@ TEST_CASE("tls: a certificate for the wrong host name fails verification" * test
 TEST_CASE("a frame over the maximum is a clear error and the connection is replaced") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "frame");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "frame");
     test::run(ioc, [&]() -> awaitable<void> {
         echo::adapter small(16);
         auto [ec, l] = co_await p.checkout(2s);
@@ -285,7 +263,7 @@ TEST_CASE("a frame over the maximum is a clear error and the connection is repla
 TEST_CASE("the server closing mid-frame: error, worker replaced") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "midframe");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "midframe");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 1; });
         srv.server().set_mode(echo::fault_mode::close_mid_frame);
@@ -300,8 +278,8 @@ TEST_CASE("the server closing mid-frame: error, worker replaced") {
 TEST_CASE("10,000 concurrent checkouts over a pool of 10 + 90") {
     test::server_thread srv;
     asio::io_context ioc;
-    auto o = quick(10, 90);
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "10k");
+    auto o = test::quick_pool(10, 90);
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "10k");
     constexpr int n = 10000;
     int ok = 0, failed = 0;
     std::map<std::string, int> why;
@@ -335,7 +313,7 @@ TEST_CASE("10,000 concurrent checkouts over a pool of 10 + 90") {
 TEST_CASE("cancellation at each stage of a checkout never leaks a worker") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "cancel");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "cancel");
     using namespace asio::experimental::awaitable_operators;
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 1; });
@@ -392,10 +370,10 @@ TEST_CASE("cancelled while the worker is still connecting") {
     so.mode = echo::fault_mode::silent;  // connects, never greets: the handshake hangs
     test::server_thread srv(so);
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.lazy = true;
     o.handshake_timeout = 300ms;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "cancel-connecting");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "cancel-connecting");
     test::run(ioc, [&]() -> awaitable<void> {
         asio::cancellation_signal sig;
         std::optional<std::error_code> got;
@@ -415,7 +393,7 @@ TEST_CASE("cancelled while the worker is still connecting") {
 TEST_CASE("try_checkout, blocking checkout from a plain thread, and transaction") {
     test::server_thread srv;
     test::io_threads io(1);
-    pool p(io.executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "apis");
+    pool p(io.executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "apis");
     std::error_code ec;
     // Blocking from this (plain) thread while another runs the io_context.
     lease l = p.checkout_blocking(5s, ec);
@@ -454,7 +432,7 @@ TEST_CASE("try_checkout, blocking checkout from a plain thread, and transaction"
 TEST_CASE("drain lets leases finish, then closes; close() is immediate") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(2, 0), "drain");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(2, 0), "drain");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 2; });
         auto [ec, l] = co_await p.checkout(1s);
@@ -478,7 +456,7 @@ TEST_CASE("drain lets leases finish, then closes; close() is immediate") {
 TEST_CASE("drain deadline aborts a lease still out") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 0), "drain-deadline");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "drain-deadline");
     test::run(ioc, [&]() -> awaitable<void> {
         auto [ec, l] = co_await p.checkout(2s);
         REQUIRE_FALSE(ec);
@@ -497,10 +475,10 @@ TEST_CASE("drain deadline aborts a lease still out") {
 TEST_CASE("lease deadline: an overdue lease is reported and not reused") {
     test::server_thread srv;
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.lease_deadline = 30ms;
     event_log log;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "overdue");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "overdue");
     p.set_event_hook(log.hook());
     test::run(ioc, [&]() -> awaitable<void> {
         auto [ec, l] = co_await p.checkout(2s);
@@ -534,7 +512,7 @@ TEST_CASE("an exception thrown by an adapter is contained to its worker") {
     test::server_thread srv;
     asio::io_context ioc;
     event_log log;
-    pool p(ioc.get_executor(), plain(srv.port()), throwing_adapter{}, quick(2, 0), "throwing");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), throwing_adapter{}, test::quick_pool(2, 0), "throwing");
     p.set_event_hook(log.hook());
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 2; });
@@ -547,9 +525,9 @@ TEST_CASE("an exception thrown by an adapter is contained to its worker") {
 TEST_CASE("health check on checkout after idle, against the real server") {
     test::server_thread srv;
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.health_check_after_idle = 5ms;  // no keepalive here: nothing else touches the connection
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "health");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "health");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 1; });
         // Idle past the threshold (the condition under test; plus one coarse-clock tick).
@@ -573,9 +551,9 @@ TEST_CASE("health check on checkout after idle, against the real server") {
 TEST_CASE("keepalive pings idle connections and replaces dead ones") {
     test::server_thread srv;
     asio::io_context ioc;
-    auto o = quick(2, 0);
+    auto o = test::quick_pool(2, 0);
     o.keepalive_interval = 20ms;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "keepalive");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "keepalive");
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return p.stats().idle == 2; });
         const auto frames0 = srv.server().frames_echoed();
@@ -591,9 +569,9 @@ TEST_CASE("keepalive pings idle connections and replaces dead ones") {
 TEST_CASE("max_uses and max_lifetime retire connections between leases") {
     test::server_thread srv;
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.max_uses = 3;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, o, "uses");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "uses");
     test::run(ioc, [&]() -> awaitable<void> {
         for (int i = 0; i < 9; ++i) CHECK_FALSE(co_await echo_once(p, "x"));
     }());
@@ -604,8 +582,8 @@ TEST_CASE("max_uses and max_lifetime retire connections between leases") {
 TEST_CASE("threads: one pool from a multi-threaded io_context and plain threads at once") {
     test::server_thread srv;
     test::io_threads io(2);
-    auto o = quick(4, 4);
-    pool p(io.executor(), plain(srv.port()), echo::adapter{}, o, "threads");
+    auto o = test::quick_pool(4, 4);
+    pool p(io.executor(), test::loopback(srv.port()), echo::adapter{}, o, "threads");
     std::atomic<int> ok{0}, failed{0};
     // Coroutines on the io threads.
     auto coro_load = [&]() -> awaitable<void> {
@@ -644,19 +622,19 @@ TEST_CASE("registry: identities never share a pool; global cap; stats for all") 
     ro.global_cap = 4;
     registry reg(ioc.get_executor(), ro);
     auto make = [] { return any_adapter(echo::adapter{}); };
-    auto o = quick(1, 3);
-    pool& alice = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
-    pool& alice2 = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-a"}, make, o);
-    pool& alice_new_pw = *reg.pool_for(plain(srv.port()), credentials{"alice", "secret-b"}, make, o);
-    pool& bob = *reg.pool_for(plain(srv.port()), credentials{"bob", "secret-a"}, make, o);
+    auto o = test::quick_pool(1, 3);
+    pool& alice = *reg.pool_for(test::loopback(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice2 = *reg.pool_for(test::loopback(srv.port()), credentials{"alice", "secret-a"}, make, o);
+    pool& alice_new_pw = *reg.pool_for(test::loopback(srv.port()), credentials{"alice", "secret-b"}, make, o);
+    pool& bob = *reg.pool_for(test::loopback(srv.port()), credentials{"bob", "secret-a"}, make, o);
     CHECK(&alice == &alice2);
     CHECK(&alice != &alice_new_pw);
     CHECK(&alice != &bob);
     CHECK(alice.name().find("secret") == std::string::npos);
     CHECK(reg.size() == 3);
-    pool& named = reg.start_pool("named", plain(srv.port()), echo::adapter{}, quick(0, 2));
+    pool& named = reg.start_pool("named", test::loopback(srv.port()), echo::adapter{}, test::quick_pool(0, 2));
     CHECK(reg.find("named") == &named);
-    CHECK_THROWS_AS(reg.start_pool("named", plain(srv.port()), echo::adapter{}, quick(1, 0)), std::invalid_argument);
+    CHECK_THROWS_AS(reg.start_pool("named", test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0)), std::invalid_argument);
 
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return reg.permits_in_use() == 3; });  // three base workers
@@ -686,7 +664,7 @@ TEST_CASE("registry: per-key limit clamps a keyed pool; idle keyed pools are ret
     ro.retire_idle_after = 50ms;
     registry reg(ioc.get_executor(), ro);
     auto make = [] { return any_adapter(echo::adapter{}); };
-    auto handle = reg.pool_for(plain(srv.port()), credentials{"carol", "pw"}, make, quick(2, 10));
+    auto handle = reg.pool_for(test::loopback(srv.port()), credentials{"carol", "pw"}, make, test::quick_pool(2, 10));
     pool& p = *handle;
     auto s = p.stats();
     CHECK(s.size == 2);
@@ -712,7 +690,7 @@ TEST_CASE("registry: per-key limit clamps a keyed pool; idle keyed pools are ret
 TEST_CASE("stats as JSON and Prometheus text from a live pool") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, quick(1, 1), "metrics");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 1), "metrics");
     test::run(ioc, [&]() -> awaitable<void> { CHECK_FALSE(co_await echo_once(p, "m")); }());
     auto s = p.stats();
     auto j = to_json(s);
@@ -729,14 +707,14 @@ TEST_CASE("without TLS: pools refuse TLS endpoints with a config_error that says
     registry reg(ioc.get_executor());
     for (auto mode : {tls_mode::implicit, tls_mode::starttls}) {
         CAPTURE(to_string(mode));
-        endpoint ep = plain(srv.port());
+        endpoint ep = test::loopback(srv.port());
         ep.tls = mode;
-        test::expect_no_tls_error([&] { pool p(ioc.get_executor(), ep, echo::adapter{}, quick(1, 0)); },
+        test::expect_no_tls_error([&] { pool p(ioc.get_executor(), ep, echo::adapter{}, test::quick_pool(1, 0)); },
                                   "endpoint.tls");
         test::expect_no_tls_error(
-            [&] { (void)reg.pool_for(ep, credentials{"u", "s"}, [] { return any_adapter(echo::adapter{}); }, quick(1, 0)); },
+            [&] { (void)reg.pool_for(ep, credentials{"u", "s"}, [] { return any_adapter(echo::adapter{}); }, test::quick_pool(1, 0)); },
             "endpoint.tls");
-        test::expect_no_tls_error([&] { (void)reg.start_pool("tls", ep, echo::adapter{}, quick(1, 0)); },
+        test::expect_no_tls_error([&] { (void)reg.start_pool("tls", ep, echo::adapter{}, test::quick_pool(1, 0)); },
                                   "endpoint.tls");
     }
     CHECK(reg.size() == 0);

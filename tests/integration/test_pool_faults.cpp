@@ -31,13 +31,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-endpoint plain(std::uint16_t port) {
-    endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = port;
-    return ep;
-}
-
 pool_options sized(std::size_t size, std::size_t overflow) {
     pool_options o;  // defaults otherwise
     o.size = size;
@@ -85,7 +78,7 @@ TEST_SUITE("pool faults") {
 TEST_CASE("a server blip under load, default options: served within 0.5 s of its return, no failure after") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, pool_options{}, "blip");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, pool_options{}, "blip");
     struct result {
         steady::time_point at;
         std::error_code ec;
@@ -149,7 +142,7 @@ TEST_CASE("a crowd of callers on a default pool: nobody's checkout times out bef
     // timeout through the coroutine checkout's initiation.)
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, pool_options{}, "crowd");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, pool_options{}, "crowd");
     std::atomic<int> early{0};
     p.set_event_hook([&](const event& e) {
         if (e.kind == event_kind::waiter_timeout && e.elapsed < pool_options{}.checkout_timeout) ++early;
@@ -181,7 +174,7 @@ TEST_CASE("a crowd of callers on a default pool: nobody's checkout times out bef
 TEST_CASE("huge durations mean no deadline: a checkout waits, a drain waits for the lease") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, sized(1, 0), "huge");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, sized(1, 0), "huge");
     test::run(ioc, [&]() -> awaitable<void> {
         auto [ec, held] = co_await p.checkout(std::chrono::milliseconds::max());
         REQUIRE_FALSE(ec);
@@ -226,14 +219,14 @@ TEST_CASE("registry: connections a pool returns to idle go to a pool starving un
     ro.global_cap = 2;
     registry reg(ioc.get_executor(), ro);
     auto make = [] { return any_adapter(echo::adapter{}); };
-    auto a = reg.pool_for(plain(srv.port()), credentials{"a", "x"}, make, sized(2, 0));
+    auto a = reg.pool_for(test::loopback(srv.port()), credentials{"a", "x"}, make, sized(2, 0));
     test::run(ioc, [&]() -> awaitable<void> {
         co_await until([&] { return reg.permits_in_use() == 2; });
         auto [e1, l1] = co_await a->checkout(1s);
         auto [e2, l2] = co_await a->checkout(1s);
         REQUIRE_FALSE(e1);
         REQUIRE_FALSE(e2);
-        auto b = reg.pool_for(plain(srv.port()), credentials{"b", "y"}, make, sized(2, 0));
+        auto b = reg.pool_for(test::loopback(srv.port()), credentials{"b", "y"}, make, sized(2, 0));
         std::optional<std::error_code> b_result;
         b->async_checkout(2s, [&](std::error_code e, lease l) {
             b_result = e;
@@ -251,7 +244,7 @@ TEST_CASE("registry: connections a pool returns to idle go to a pool starving un
 TEST_CASE("a connection handed to a completion that never runs goes back to the pool") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, sized(1, 0), "orphan");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, sized(1, 0), "orphan");
     test::run(ioc, until([&] { return p.stats().idle == 1; }));
     {
         asio::io_context other;  // the handler's executor: destroyed before it runs
@@ -280,7 +273,7 @@ TEST_CASE("a keyed pool retired while a caller is suspended on it: no use after 
     registry reg(ioc.get_executor());
     auto make = [] { return any_adapter(echo::adapter{}); };
     test::run(ioc, [&]() -> awaitable<void> {
-        auto p = reg.pool_for(plain(dead_port), credentials{"u", "pw"}, make, sized(1, 0));
+        auto p = reg.pool_for(test::loopback(dead_port), credentials{"u", "pw"}, make, sized(1, 0));
         asio::co_spawn(co_await asio::this_coro::executor, [&]() -> awaitable<void> {
             co_await sleep_for(20ms);
             CHECK(reg.retire_all() == 1);
@@ -299,7 +292,7 @@ TEST_CASE("a keyed pool retired while a caller is suspended on it: no use after 
 TEST_CASE("checkout_blocking refuses to run on the pool's own threads, whatever the executor type") {
     test::server_thread srv;
     asio::io_context ioc;
-    pool p(ioc.get_executor(), plain(srv.port()), echo::adapter{}, sized(1, 0), "blocking");
+    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, sized(1, 0), "blocking");
     auto refused_on = [&](asio::any_io_executor ex) {
         return test::run_on(ex, [&]() -> awaitable<bool> {
             std::error_code ec;
@@ -320,7 +313,7 @@ TEST_CASE("checkout_blocking refuses to run on the pool's own threads, whatever 
     CHECK(refused_on(asio::make_strand(asio::any_io_executor(ioc.get_executor()))));
     CHECK(refused_on(asio::any_io_executor(wrapped_executor(ioc.get_executor()))));
     // The same wrapper as the pool's own executor.
-    pool w(asio::any_io_executor(wrapped_executor(ioc.get_executor())), plain(srv.port()), echo::adapter{}, sized(1, 0),
+    pool w(asio::any_io_executor(wrapped_executor(ioc.get_executor())), test::loopback(srv.port()), echo::adapter{}, sized(1, 0),
            "wrapped");
     CHECK(test::run_on(ioc.get_executor(), [&]() -> awaitable<bool> {
         std::error_code ec;
@@ -337,7 +330,7 @@ TEST_CASE("checkout_blocking refuses to run on the pool's own threads, whatever 
 
     // A pool on a thread_pool: refused on its threads, allowed elsewhere.
     asio::thread_pool tp(1);
-    pool q(tp.get_executor(), plain(srv.port()), echo::adapter{}, sized(1, 0), "tp");
+    pool q(tp.get_executor(), test::loopback(srv.port()), echo::adapter{}, sized(1, 0), "tp");
     CHECK(test::run_on(tp.get_executor(), [&]() -> awaitable<bool> {
         std::error_code ec;
         try {
@@ -372,7 +365,7 @@ TEST_CASE("threads: keyed pools used from several threads while the registry ret
     for (int t = 0; t < 4; ++t) {
         users.emplace_back([&, t] {
             for (int i = 0; i < 100; ++i) {
-                auto p = reg.pool_for(plain(srv.port()), credentials{"u" + std::to_string(t % 3), "pw"}, make,
+                auto p = reg.pool_for(test::loopback(srv.port()), credentials{"u" + std::to_string(t % 3), "pw"}, make,
                                       sized(2, 2));
                 std::error_code ec;
                 lease l = p->checkout_blocking(2s, ec);

@@ -23,13 +23,6 @@ using asio::awaitable;
 
 namespace {
 
-endpoint plain(std::uint16_t port) {
-    endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = port;
-    return ep;
-}
-
 pool_options small() {
     pool_options o;
     o.size = 1;
@@ -92,7 +85,7 @@ std::vector<std::shared_ptr<pool>> exercise(registry& reg, asio::io_context& ioc
     auto make = [] { return any_adapter(echo::adapter{}); };
     std::vector<std::shared_ptr<pool>> pools;
     for (const auto& c : identities) {
-        auto p = reg.pool_for(plain(port), c, make, small());
+        auto p = reg.pool_for(test::loopback(port), c, make, small());
         p->set_event_hook(out.hook());
         pools.push_back(p);
         out.names.push_back(p->name());
@@ -128,10 +121,10 @@ TEST_CASE("identity: a keyed pool's name, events, stats JSON and Prometheus text
     CHECK(pools[0]->name() != pools[1]->name());
     CHECK(pools[0] != pools[2]);
     // The same identity again is the same pool.
-    CHECK(reg.pool_for(plain(srv.port()), alice, [] { return any_adapter(echo::adapter{}); }, small()) == pools[0]);
+    CHECK(reg.pool_for(test::loopback(srv.port()), alice, [] { return any_adapter(echo::adapter{}); }, small()) == pools[0]);
 
     // Default naming: the endpoint and a per-registry sequence number.
-    const std::string ep = plain(srv.port()).to_string();
+    const std::string ep = test::loopback(srv.port()).to_string();
     CHECK(pools[0]->name() == ep + "#1");
     CHECK(pools[1]->name() == ep + "#2");
     CHECK(pools[2]->name() == ep + "#3");
@@ -158,7 +151,7 @@ TEST_CASE("identity: label_with_user puts the user name, and only that, into the
     const credentials alice_new_pw{"alice", "staple-2026"};
     auto pools = exercise(reg, ioc, srv.port(), out, {alice, alice_new_pw});
 
-    const std::string ep = plain(srv.port()).to_string();
+    const std::string ep = test::loopback(srv.port()).to_string();
     CHECK(pools[0]->name() == "alice@" + ep + "#1");
     CHECK(pools[1]->name() == "alice@" + ep + "#2");
     const std::string text = out.all();

@@ -86,20 +86,6 @@ endpoint tls_endpoint(std::uint16_t port, std::string server_name = "localhost")
     return ep;
 }
 
-pool_options quick(std::size_t size, std::size_t overflow) {
-    pool_options o;
-    o.size = size;
-    o.max_overflow = overflow;
-    o.connect_timeout = 2000ms;
-    o.handshake_timeout = 2000ms;
-    o.backoff_initial = 10ms;
-    o.backoff_max = 50ms;
-    o.max_restarts = 5;
-    o.restart_period = 10s;
-    o.down_cooldown = 200ms;
-    return o;
-}
-
 #if NETPOOL_HAS_TLS
 /// One TLS connection object driven from the test thread, with a TLS context that may be
 /// shared with other connections (as a pool's workers share their pool's).
@@ -156,7 +142,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: a certificate without subjectAltName i
     }
     SUBCASE("a pool: endpoint down with the verification failure as the cause") {
         asio::io_context ioc;
-        auto o = quick(1, 0);
+        auto o = test::quick_pool(1, 0);
         o.max_restarts = 1;
         pool p(ioc.get_executor(), tls_endpoint(srv.port()), echo::adapter{}, o, "no-san");
         test::run(ioc, [&]() -> awaitable<void> {
@@ -233,7 +219,7 @@ TEST_CASE("tls: a pool's reconnects resume its session; another pool's do not" *
 #if NETPOOL_HAS_TLS
     test::server_thread srv(good_tls_server());
     asio::io_context ioc;
-    auto o = quick(1, 0);
+    auto o = test::quick_pool(1, 0);
     o.max_uses = 1;  // every lease ends its connection: each checkout is a reconnect
     pool p(ioc.get_executor(), tls_endpoint(srv.port(), "localhost"), echo::adapter{}, o, "resume");
     pool q(ioc.get_executor(), tls_endpoint(srv.port(), "127.0.0.1"), echo::adapter{}, o, "other-name");

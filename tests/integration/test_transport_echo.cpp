@@ -38,13 +38,6 @@ echo::server_options tls_server_options(bool wrong_name = false) {
     return o;
 }
 
-netpool::endpoint plain_endpoint(std::uint16_t port) {
-    netpool::endpoint ep;
-    ep.host = "127.0.0.1";
-    ep.port = port;
-    return ep;
-}
-
 netpool::endpoint tls_endpoint(std::uint16_t port, std::string host = "127.0.0.1") {
     netpool::endpoint ep;
     ep.host = std::move(host);
@@ -89,7 +82,7 @@ void timeout_sweep(std::uint16_t port, bool use_tls) {
     for (int i = 0; i < 40; ++i) {
         // Host names take the resolver path, IP literals skip it.
         const std::string host = i % 2 == 1 ? "localhost" : "127.0.0.1";
-        auto ep = use_tls ? tls_endpoint(port, host) : plain_endpoint(port);
+        auto ep = use_tls ? tls_endpoint(port, host) : test::loopback(port);
         ep.host = host;
         client cl(ep);
         const auto limit = std::chrono::milliseconds((i / 2) % 4);
@@ -118,7 +111,7 @@ TEST_SUITE("transport_echo") {
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "plain: request, reply, ping, large and empty frames") {
     test::server_thread srv;
-    client cl(plain_endpoint(srv.port()));
+    client cl(test::loopback(srv.port()));
     const echo::adapter a;
     REQUIRE(cl.open(a) == std::error_code{});
     CHECK_FALSE(cl.conn.io().is_tls());
@@ -235,7 +228,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "connection refused is reported as the syste
         asio::ip::tcp::acceptor acc(tmp, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         port = acc.local_endpoint().port();
     }
-    client cl(plain_endpoint(port));
+    client cl(test::loopback(port));
     const auto ec = cl.connect();
     // Asio 1.22's own system category maps nothing to std::errc, so compare with its enum.
     CHECK(ec == asio::error::connection_refused);
@@ -243,7 +236,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "connection refused is reported as the syste
 }
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "an unknown host name is the resolver's error") {
-    netpool::endpoint ep = plain_endpoint(1);
+    netpool::endpoint ep = test::loopback(1);
     ep.host = "no-such-host.invalid";  // .invalid never resolves (RFC 2606)
     client cl(ep);
     const auto ec = cl.connect(2000ms);
@@ -260,7 +253,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "silent server: handshakes time out") {
 
     SUBCASE("echo greeting never comes") {
         test::server_thread srv(o);
-        client cl(plain_endpoint(srv.port()));
+        client cl(test::loopback(srv.port()));
         REQUIRE(cl.connect() == std::error_code{});
         const echo::adapter a;
         const auto ec = test::run(cl.ioc, netpool::with_timeout(a.handshake(cl.conn), short_timeout,
@@ -309,13 +302,13 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "a bad greeting is rejected") {
     echo::server_options o;
     o.mode = echo::fault_mode::no_greeting_garbage;
     test::server_thread srv(o);
-    client cl(plain_endpoint(srv.port()));
+    client cl(test::loopback(srv.port()));
     CHECK(cl.open() == errc::handshake_rejected);
 }
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "frames over max_frame are refused, never allocated") {
     test::server_thread srv;
-    client cl(plain_endpoint(srv.port()));
+    client cl(test::loopback(srv.port()));
     const echo::adapter small(100);
     REQUIRE(cl.open(small) == std::error_code{});
     std::string reply;
@@ -356,7 +349,7 @@ TEST_CASE("adapter: configuration errors name the field") {
 
 TEST_CASE_FIXTURE(test::no_fd_leak, "server faults: closing mid-frame, after N requests, dying") {
     test::server_thread srv;
-    client cl(plain_endpoint(srv.port()));
+    client cl(test::loopback(srv.port()));
     const echo::adapter a;
     REQUIRE(cl.open(a) == std::error_code{});
     std::string reply;
@@ -378,12 +371,12 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "server faults: closing mid-frame, after N r
         CHECK(srv.server().open_sessions() == 0);
         CHECK(cl.request(a, "anyone?", reply) == errc::connection_closed);
 
-        client refused(plain_endpoint(port));
+        client refused(test::loopback(port));
         CHECK(refused.connect() == asio::error::connection_refused);
 
         srv.start();
         CHECK(srv.port() == port);
-        client again(plain_endpoint(port));
+        client again(test::loopback(port));
         REQUIRE(again.open(a) == std::error_code{});
         CHECK(again.request(a, "back", reply) == std::error_code{});
         CHECK(reply == "back");
@@ -426,7 +419,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "without TLS: the TLS entry points are confi
     test::server_thread srv;
     for (auto mode : {netpool::tls_mode::implicit, netpool::tls_mode::starttls}) {
         CAPTURE(netpool::to_string(mode));
-        netpool::endpoint ep = plain_endpoint(srv.port());
+        netpool::endpoint ep = test::loopback(srv.port());
         ep.tls = mode;
         asio::io_context ioc;
         netpool::connection conn(ioc.get_executor(), ep, nullptr, 1);
@@ -438,7 +431,7 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "without TLS: the TLS entry points are confi
 
     // STARTTLS over a plain connection: refused, and the connection (whose peer would now
     // expect a handshake) is closed.
-    client cl(plain_endpoint(srv.port()));
+    client cl(test::loopback(srv.port()));
     REQUIRE(cl.open() == std::error_code{});
     CHECK_FALSE(cl.conn.io().is_tls());
     test::expect_no_tls_error([&] { (void)test::run(cl.ioc, netpool::start_tls(cl.conn, generous)); }, "tls");

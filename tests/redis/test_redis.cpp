@@ -119,6 +119,26 @@ template <class Make> void run_all(asio::io_context& ioc, std::size_t n, Make ma
     if (failure) std::rethrow_exception(failure);
 }
 
+/// `callers` coroutines each send `per_caller` INCR of `key` through `cl`, all run to the end
+/// on `ioc` (or the test fails after `guard`). Returns the failures and the first of them.
+std::pair<std::size_t, std::string> incr_load(asio::io_context& ioc, const redis::client& cl, const redis::account& a,
+                                              std::size_t callers, int per_caller, const std::string& key,
+                                              std::chrono::milliseconds guard) {
+    std::size_t failures = 0;
+    std::string first;
+    run_all(
+        ioc, callers,
+        [&](std::size_t) -> awaitable<void> {
+            for (int i = 0; i < per_caller; ++i) {
+                std::vector<std::string> incr{"INCR", key};
+                const auto r = co_await run_command(cl, a, std::move(incr));
+                if (!r.ok() && failures++ == 0) first = r.to_string();
+            }
+        },
+        guard);
+    return {failures, first};
+}
+
 /// Closes the pools and lets their goodbyes (QUIT) and drains finish before `ioc` goes.
 void shut_down(asio::io_context& ioc, std::optional<registry>& reg) {
     reg.reset();
@@ -150,18 +170,7 @@ TEST_CASE("200 coroutines x 500 INCR through one pool give exactly 100000") {
     auto a = account_for(srv.port());
     a.pool.size = 8;  // every other option as it comes
 
-    std::size_t failures = 0;
-    std::string first_failure;
-    run_all(
-        ioc, 200,
-        [&](std::size_t) -> awaitable<void> {
-            for (int i = 0; i < 500; ++i) {
-                std::vector<std::string> incr{"INCR", "counter"};
-                const auto r = co_await run_command(cl, a, std::move(incr));
-                if (!r.ok() && failures++ == 0) first_failure = r.to_string();
-            }
-        },
-        300s);
+    const auto [failures, first_failure] = incr_load(ioc, cl, a, 200, 500, "counter", 300s);
     CHECK_MESSAGE(failures == 0, first_failure);
     const auto r = test::run(ioc, run_command(cl, a, {"GET", "counter"}));
     REQUIRE(r.ok());
@@ -284,18 +293,7 @@ TEST_CASE("redis restarted while the pool sits idle: the dead connections are re
     a.pool.size = 4;
 
     const auto batch = [&] {
-        std::size_t failures = 0;
-        std::string first;
-        run_all(
-            ioc, 8,
-            [&](std::size_t) -> awaitable<void> {
-                for (int i = 0; i < 50; ++i) {
-                    std::vector<std::string> incr{"INCR", "n"};
-                    const auto r = co_await run_command(cl, a, std::move(incr));
-                    if (!r.ok() && failures++ == 0) first = r.to_string();
-                }
-            },
-            60s);
+        const auto [failures, first] = incr_load(ioc, cl, a, 8, 50, "n", 60s);
         CHECK_MESSAGE(failures == 0, first);
     };
     batch();
