@@ -10,7 +10,6 @@
 #include <asio/write.hpp>
 
 #include <array>
-#include <charconv>
 #include <functional>
 
 namespace netpool::echo {
@@ -110,12 +109,7 @@ void register_echo_adapter(adapter_registry& registry) {
         for (const auto& [key, value] : params) {
             if (key != "max_frame")
                 throw config_error(key, "unknown parameter of the echo adapter (known: max_frame)");
-            std::size_t parsed = 0;
-            const auto* end = value.data() + value.size();
-            const auto [ptr, err] = std::from_chars(value.data(), end, parsed);
-            if (err != std::errc{} || ptr != end || value.empty())
-                throw config_error("max_frame", "expected a byte count, got '" + value + "'");
-            max_frame = parsed;
+            max_frame = param_count(key, value);  // the adapter's constructor checks the range
         }
         return adapter(max_frame);
     });

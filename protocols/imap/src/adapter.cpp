@@ -15,8 +15,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>

@@ -11,9 +11,7 @@
 #include <netpool/smtp/protocol.hpp>
 #include <netpool/smtp/reply.hpp>
 
-#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace netpool::smtp {
