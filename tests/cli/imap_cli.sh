@@ -17,37 +17,9 @@
 set -u
 mode=$1
 netpool=$2
-failed=0
-fail() {
-  echo "FAIL: $*"
-  failed=1
-}
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n ${bad_pid:-} ]] && kill "$bad_pid" 2>/dev/null
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# expect STATUS PATTERN COMMAND ARGS...: runs `netpool COMMAND ARGS...`, checks the exit
-# status and that stdout+stderr contains PATTERN (a fixed string). The output is kept in
-# $tmp/last and appended to $tmp/all-output.
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$netpool" "$@" 2>&1)
-  rc=$?
-  printf '%s\n' "$out" >"$tmp/last"
-  printf '%s\n' "$out" >>"$tmp/all-output"
-  [[ $rc -eq $want ]] || fail "$*: exit $rc, expected $want; output: $out"
-  [[ $out == *"$pattern"* ]] || fail "$*: output lacks '$pattern': $out"
-}
+# The shared helpers: fail, $tmp (removed at exit with $server_pid), expect.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+extra_cleanup() { [[ -n ${bad_pid:-} ]] && kill "$bad_pid" 2>/dev/null; }
 # lacks TEXT: the last output does not contain TEXT.
 lacks() {
   if grep -qF -- "$1" "$tmp/last"; then fail "the output contains '$1': $(cat "$tmp/last")"; fi

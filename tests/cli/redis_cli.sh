@@ -11,34 +11,9 @@
 set -u
 mode=$1
 netpool=$2
-failed=0
-fail() {
-  echo "FAIL: $*"
-  failed=1
-}
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# expect STATUS PATTERN ARGS...: runs `netpool redis-bench ARGS...`, checks the exit status
-# and that stdout+stderr contains PATTERN (a fixed string). Output in $tmp/last.
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$netpool" redis-bench "$@" 2>&1)
-  rc=$?
-  printf '%s\n' "$out" >"$tmp/last"
-  [[ $rc -eq $want ]] || fail "redis-bench $*: exit $rc, expected $want; output: $out"
-  [[ $out == *"$pattern"* ]] || fail "redis-bench $*: output lacks '$pattern': $out"
-}
+cli_command=redis-bench
+# The shared helpers: fail, $tmp (removed at exit with $server_pid), expect.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $mode == options ]]; then
   expect 0 "usage: netpool redis-bench" --help

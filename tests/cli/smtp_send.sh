@@ -14,31 +14,9 @@
 set -u
 mode=$1
 netpool=$2
-failed=0
-fail() {
-  echo "FAIL: $*"
-  failed=1
-}
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# expect STATUS PATTERN ARGS...: runs smtp-send, checks the exit status and that stdout+stderr
-# contains PATTERN (a fixed string).
-expect() {
-  local want=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$netpool" smtp-send "$@" 2>&1)
-  rc=$?
-  printf '%s\n' "$out" >>"$tmp/all-output"
-  [[ $rc -eq $want ]] || fail "smtp-send $*: exit $rc, expected $want; output: $out"
-  [[ $out == *"$pattern"* ]] || fail "smtp-send $*: output lacks '$pattern': $out"
-}
+cli_command=smtp-send
+# The shared helpers: fail, $tmp (removed at exit with $server_pid), expect.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 secret='Pa55-w0rd-for-the-smtp-send-test'
 

@@ -1,0 +1,42 @@
+# Sourced by the CLI test scripts (smtp_send.sh, imap_cli.sh, redis_cli.sh): failure
+# bookkeeping, a scratch directory removed at exit with the server the script started, and
+# expect(). Before sourcing: `netpool` (the binary); optionally `cli_command`, the netpool
+# subcommand every expect() runs (empty: the first argument after PATTERN names it).
+failed=0
+fail() {
+  echo "FAIL: $*"
+  failed=1
+}
+tmp=$(mktemp -d)
+server_pid=
+# Scripts that start more than server_pid add their own to this hook.
+extra_cleanup() { :; }
+cleanup() {
+  extra_cleanup
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# expect STATUS PATTERN ARGS...: runs `netpool [cli_command] ARGS...`, checks the exit status
+# and that stdout+stderr contains PATTERN (a fixed string). The output is kept in $tmp/last
+# and appended to $tmp/all-output (what a script greps for secrets at the end).
+expect() {
+  local want=$1 pattern=$2
+  shift 2
+  local out rc
+  if [[ -n ${cli_command:-} ]]; then
+    out=$("$netpool" "$cli_command" "$@" 2>&1)
+  else
+    out=$("$netpool" "$@" 2>&1)
+  fi
+  rc=$?
+  printf '%s\n' "$out" >"$tmp/last"
+  printf '%s\n' "$out" >>"$tmp/all-output"
+  local what="${cli_command:+$cli_command }$*"
+  [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want; output: $out"
+  [[ $out == *"$pattern"* ]] || fail "$what: output lacks '$pattern': $out"
+}
