@@ -22,7 +22,7 @@ struct problem {
 };
 
 // There is no upper bound: durations saturate (a value past a century means "never"; see
-// detail/deadline.hpp), so milliseconds::max() is a valid way to say "no limit".
+// time.hpp), so milliseconds::max() is a valid way to say "no limit".
 // Only values the pool cannot honour are rejected. Merely odd ones (a 1 ms keepalive, a
 // health_check_timeout longer than keepalive_interval, max_uses = 1) are well defined,
 // and may be exactly what a test or a benchmark wants, so they pass.

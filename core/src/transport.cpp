@@ -13,7 +13,7 @@
 
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
-#include <netpool/detail/deadline.hpp>
+#include <netpool/time.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>

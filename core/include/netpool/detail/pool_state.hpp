@@ -1,10 +1,14 @@
 // The pool's decisions, without I/O: told what happened, it answers what to do next.
 //
-// One pool_state per pool. It owns the bookkeeping (nodes, idle list, waiter queue,
-// restart history, counters) and changes a node's status only through set_status(), which
-// keeps the per-status counts and the idle list in step. Time is always a parameter, so
-// tests drive it with a fake clock. Everything that needs I/O (start a worker, wake one,
-// hand a connection to a waiter, arm the maintenance timer) goes out through io_sink.
+// One pool_state per pool. It is the one transition function over parts that each own one
+// concern and are tested alone: node_table (the slots and their statuses), waiter_queue
+// (fair waiting), retirement_policy (when a healthy connection closes, and why), supervisor
+// (backoff, restart intensity, endpoint down, probes), and the permit source (the
+// registry's global cap, taken in spawn_with_permit only). What is left here is how an event
+// moves a node between them: handoff to waiters, drain, and the counters. Time is always a
+// parameter, so tests drive it with a fake clock. Everything that needs I/O (start a worker,
+// wake one, hand a connection to a waiter, arm the maintenance timer) goes out through
+// io_sink.
 //
 // Thread safety: none; the owner serialises every call (pool_impl holds its mutex).
 #pragma once
@@ -13,7 +17,12 @@
 #include <netpool/events.hpp>
 #include <netpool/options.hpp>
 #include <netpool/stats.hpp>
-#include <netpool/detail/deadline.hpp>
+#include <netpool/time.hpp>
+#include <netpool/detail/jitter.hpp>
+#include <netpool/detail/node_table.hpp>
+#include <netpool/detail/retirement.hpp>
+#include <netpool/detail/supervisor.hpp>
+#include <netpool/detail/waiter_queue.hpp>
 
 #include <array>
 #include <chrono>
@@ -26,20 +35,6 @@
 #include <vector>
 
 namespace netpool::detail {
-
-/// Where a node is. Each status has a count; only `idle` nodes are in the idle list.
-enum class node_status : std::uint8_t {
-    starting,    ///< spawned; its worker has not asked what to do yet
-    connecting,  ///< connect + TLS + protocol handshake in progress
-    parked,      ///< wants to connect; waits at the connect gate (see pool_state's supervision)
-    idle,        ///< connected, free
-    leased,      ///< connected, held by a lease
-    checking,    ///< health check (on checkout or keepalive)
-    resetting,   ///< adapter reset before reuse
-    closing,     ///< polite close in progress
-};
-inline constexpr std::size_t node_status_count = 8;
-const char* to_string(node_status s) noexcept;
 
 /// What a worker should do next.
 enum class action_kind : std::uint8_t {
@@ -55,43 +50,6 @@ const char* to_string(action_kind a) noexcept;
 struct action {
     action_kind kind;
     time_point until = never;  ///< for wait
-};
-
-/// What a woken worker has been asked to do.
-enum class node_cmd : std::uint8_t { none, connect, check, reset, close, exit };
-
-struct node_rec;
-
-/// A queued checkout, embedded in the I/O layer's waiter object.
-struct waiter_rec {
-    waiter_rec* prev = nullptr;
-    waiter_rec* next = nullptr;
-    time_point deadline = never;
-    time_point enqueued{};
-    bool queued = false;
-    void* owner = nullptr;  ///< the I/O layer's waiter
-};
-
-/// One connection slot.
-struct node_rec {
-    std::uint64_t id = 0;
-    node_status status = node_status::starting;
-    node_cmd pending = node_cmd::none;
-    bool overflow = false;         ///< created beyond `size`
-    bool exit_after_close = false; ///< closing for good (else reconnect after close)
-    bool overdue_reported = false;
-    bool has_permit = false;       ///< holds a permit of the registry's global cap
-    bool timed = false;            ///< this lease is one of the sample timed precisely
-    close_reason closing_reason = close_reason::broken;
-    std::uint64_t uses = 0;
-    std::uint64_t connect_gen = 0; ///< the failure generation its current connect started in
-    time_point connect_started{};
-    time_point expires_at = never;  ///< max_lifetime with jitter
-    time_point last_activity{};     ///< last checkin or successful check
-    time_point lease_start{};
-    node_rec* prev = nullptr;  ///< links of the idle or the parked list
-    node_rec* next = nullptr;
-    void* io = nullptr;  ///< the I/O layer's worker
 };
 
 /// The I/O side, called by pool_state with the owner's lock held. Implementations must
@@ -195,100 +153,68 @@ public:
     void on_permit_available(time_point now);
 
     pool_stats snapshot() const;
-    std::size_t count(node_status s) const noexcept { return counts_[static_cast<std::size_t>(s)]; }
-    std::size_t total() const noexcept { return total_; }
-    std::size_t waiters() const noexcept { return waiter_count_; }
-    bool endpoint_down() const noexcept { return down_; }
-    std::error_code last_failure() const noexcept { return last_cause_; }
+    std::size_t count(node_status s) const noexcept { return nodes_.count(s); }
+    std::size_t total() const noexcept { return nodes_.total(); }
+    std::size_t waiters() const noexcept { return waiting_.size(); }
+    bool endpoint_down() const noexcept { return sup_.down(); }
+    std::error_code last_failure() const noexcept { return sup_.last_cause(); }
 
 private:
     enum class avail { leased, idled, closing };
-    struct node_list {
-        node_rec* head = nullptr;
-        node_rec* tail = nullptr;
-    };
 
-    void set_status(node_rec& n, node_status s);
-    node_list* list_of(node_status s) noexcept;
-    static void list_push_front(node_list& l, node_rec& n);
-    static void list_push_back(node_list& l, node_rec& n);
-    static void list_remove(node_list& l, node_rec& n);
-    node_rec* idle_peek() const noexcept;
-    node_rec* idle_after(const node_rec& n) const noexcept;
-    bool due_for_check(const node_rec& n, time_point now) const noexcept;
-    void serve_waiters(time_point now);
-    void waiter_push(waiter_rec& w);
-    void waiter_remove(waiter_rec& w);
-    waiter_rec* pop_live_waiter(time_point now);
-    void fail_all_waiters(std::error_code ec, checkout_result r, time_point now);
-
+    static pool_options prepared(pool_options o);
     std::size_t capacity() const noexcept { return opts_.size + opts_.max_overflow; }
+
+    // Waiting and handoff.
+    void serve_waiters(time_point now);
+    waiter_rec* pop_live_waiter(time_point now);
+    void expire_waiter(waiter_rec& w, time_point now);
+    void fail_all_waiters(std::error_code ec, checkout_result r);
+    void hand_over(waiter_rec& w, node_rec& n, time_point now);
+    void lease_to(node_rec& n, time_point now);
+    avail make_available(node_rec& n, time_point now);
+
+    // Growth, under the registry's cap.
     node_rec* spawn_with_permit();
     void free_node(node_rec& n, time_point now);
     void grow(time_point now);
+
+    // The connect gate (decisions in supervisor).
     action want_connect(node_rec& n, time_point now);
     void pump_gate(time_point now, node_rec* self = nullptr);
-    void connect_done(node_rec& n) noexcept;
-    void note_break(time_point now);
-    clock::duration retry_delay(time_point now);
-    void lease_to(node_rec& n, time_point now);
-    avail make_available(node_rec& n, time_point now);
+    action connected(node_rec& n, time_point now);
+    action connect_failed(node_rec& n, std::error_code ec, time_point now);
+    void go_down(std::error_code cause, time_point now);
+    void go_up(time_point now);
+
+    // Commands to workers.
     void begin_close(node_rec& n, close_reason r);
     void order(node_rec& n, node_cmd cmd, time_point now);
     void command(node_rec& n, node_cmd cmd, time_point now);
     void command_close(node_rec& n, close_reason r);
     action take(node_rec& n, time_point now);
-    action connected(node_rec& n, time_point now);
-    action connect_failed(node_rec& n, std::error_code ec, time_point now);
     action after_close(node_rec& n, time_point now);
     action resume_wait(node_rec& n, time_point now);
     action finish(node_rec& n, time_point now);
-    void go_down(std::error_code cause, time_point now);
-    void go_up(time_point now);
+    void note_overdue(node_rec& n, clock::duration held);
+
     void check_drained();
-    time_point idle_due(const node_rec& n) const;
     void due(time_point t);
-    time_point compute_expiry(time_point opened);
-    double random01();
     void emit(event_kind k, const node_rec* n, std::error_code ec = {}, close_reason r = close_reason::broken,
               clock::duration elapsed = {});
 
-    pool_options opts_;
+    pool_options opts_;  // validated, durations saturated
     std::string name_;
     io_sink& sink_;
     event_hook hook_;
     permit_source* permits_ = nullptr;
     void* permit_requester_ = nullptr;
 
-    std::vector<std::unique_ptr<node_rec>> nodes_;  // all live nodes
-    std::array<std::size_t, node_status_count> counts_{};
-    std::size_t total_ = 0;
-    node_list idle_;    // newest at the head: LIFO takes the head, FIFO the tail
-    node_list parked_;  // the connect gate's queue, oldest at the head
-    waiter_rec* wait_head_ = nullptr;
-    waiter_rec* wait_tail_ = nullptr;
-    std::size_t waiter_count_ = 0;
-    std::uint64_t next_id_ = 1;
-    std::uint64_t rng_;
-
-    // Supervision: the connect gate. Normally every worker that wants to connect does so at
-    // once. After a failure (or connections breaking together) the pool is `recovering_`:
-    // one attempt at a time, the next one no earlier than next_attempt_at_ (backoff with
-    // jitter, growing with the episode's age), and each success doubles how many may run
-    // at once (slow start) until nobody waits at the gate. A failure "counts" (for restart
-    // intensity, the backoff and the ramp) only if no other failure was counted since its
-    // attempt began (gen_), so connections that fail together are one failure.
-    std::deque<time_point> failures_;  // counted failures within restart_period
-    std::error_code last_cause_;
-    bool down_ = false;
-    bool recovering_ = false;
-    time_point episode_start_{};
-    time_point next_attempt_at_ = time_point::min();
-    time_point stalled_at_ = time_point::min();  // while recovering: when an unanswered attempt stops holding the gate
-    std::size_t allowed_ = static_cast<std::size_t>(-1);  // connects of the current generation at once
-    std::uint64_t gen_ = 1;
-    std::size_t gen_in_flight_ = 0;  // connects started in generation gen_, not yet reported
-    time_point last_break_{};         // last close of a connection found broken
+    node_table nodes_;
+    waiter_queue waiting_;
+    retirement_policy retire_;
+    jitter_rng rng_;
+    supervisor sup_;
 
     // Drain.
     bool closing_ = false;
@@ -297,10 +223,9 @@ private:
     time_point drain_deadline_ = never;
 
     time_point armed_ = never;
-    bool idle_timers_ = false;     // any option that puts idle connections on the timer
     std::uint32_t lease_count_ = 0;  // picks the sample of leases timed precisely
 
-    // Counters and histograms (the gauges are derived from counts_).
+    // Counters and histograms (the gauges are derived from the node table's counts).
     std::array<std::uint64_t, checkout_result_count> checkouts_{};
     std::array<std::uint64_t, close_reason_count> closes_{};
     std::uint64_t connects_ok_ = 0, connects_failed_ = 0, checks_failed_ = 0, overdue_ = 0, adapter_exceptions_ = 0;

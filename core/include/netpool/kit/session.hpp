@@ -13,7 +13,7 @@
 #pragma once
 
 #include <netpool/connection.hpp>
-#include <netpool/detail/deadline.hpp>
+#include <netpool/time.hpp>
 #include <netpool/error.hpp>
 #include <netpool/kit/io.hpp>
 #include <netpool/transport.hpp>
