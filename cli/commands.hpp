@@ -1,5 +1,5 @@
 // The subcommands of `netpool`. Each takes the arguments after its name and returns the
-// process exit code (see args.hpp); adding one means a function here and a row in main.cpp.
+// process exit code (netpool/tools/args.hpp); adding one means a function here and a row in main.cpp.
 #pragma once
 
 #include <span>

@@ -1,7 +1,8 @@
 // `netpool echo-server`: the echo test server as a process, for scripts, demos and
 // benchmarks that want it outside their own address space.
-#include "args.hpp"
 #include "commands.hpp"
+
+#include <netpool/tools/args.hpp>
 
 #include <netpool/config.hpp>
 #include <netpool/echo/server.hpp>
@@ -12,8 +13,8 @@
 
 #include <sys/resource.h>
 
-#include <array>
 #include <csignal>
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -42,22 +43,9 @@ constexpr std::string_view usage =
     "Prints \"listening on ADDR:PORT\" once it accepts, and runs until SIGINT or SIGTERM.\n";
 #undef NETPOOL_CLI_TLS_NOTE
 
-constexpr std::array<option_spec, 10> specs{{
-    {"listen", true},
-    {"port", true},
-    {"tls", false},
-    {"cert", true},
-    {"key", true},
-    {"mode", true},
-    {"reset-after", true},
-    {"max-frame", true},
-    {"threads", true},
-    {"help", false},
-}};
-
 int usage_error(const std::string& message) {
     std::cerr << "netpool echo-server: " << message << "\n\n" << usage;
-    return exit_usage;
+    return tools::exit_usage;
 }
 
 /// Thousands of test connections need thousands of descriptors; the soft limit is often
@@ -73,55 +61,61 @@ void raise_descriptor_limit() {
 }  // namespace
 
 int echo_server_main(std::span<const std::string_view> args) {
-    std::string error;
-    const auto opts = parse_options(args, specs, error);
-    if (!opts) return usage_error(error);
-    const auto has = [&](std::string_view name) { return opts->find(name) != opts->end(); };
-    const auto value = [&](std::string_view name) { return opts->find(name)->second; };
-    if (has("help")) {
-        std::cout << usage;
-        return exit_ok;
-    }
-
     echo::server_options so;
-    if (has("listen")) so.address = std::string(value("listen"));
-    if (has("port")) {
-        const auto port = parse_unsigned<std::uint16_t>(value("port"));
-        if (!port) return usage_error("--port expects 0..65535, got '" + std::string(value("port")) + "'");
-        so.port = *port;
+    bool tls = false, help = false;
+    std::string cert, key;
+    unsigned threads = 1;
+    tools::command_line cl;
+    cl.text("listen", so.address);
+    cl.option("port", [&](const std::string& v) {
+        const auto port = tools::parse_unsigned(v, 0, 65535);
+        if (!port) throw tools::usage_error("--port expects 0..65535, got '" + v + "'");
+        so.port = static_cast<std::uint16_t>(*port);
+    });
+    cl.flag("tls", tls);
+    cl.text("cert", cert);
+    cl.text("key", key);
+    cl.option("mode", [&](const std::string& v) {
+        const auto mode = echo::parse_fault_mode(v);
+        if (!mode) throw tools::usage_error("unknown --mode '" + v + "'");
+        so.mode = *mode;
+    });
+    cl.option("reset-after", [&](const std::string& v) {
+        const auto n = tools::parse_unsigned(v, 1, SIZE_MAX);
+        if (!n) throw tools::usage_error("--reset-after expects a count of at least 1");
+        so.reset_after = static_cast<std::size_t>(*n);
+    });
+    cl.option("max-frame", [&](const std::string& v) {
+        const auto n = tools::parse_unsigned(v, 1, echo::max_declarable_frame);
+        if (!n) throw tools::usage_error("--max-frame expects a byte count");
+        so.max_frame = static_cast<std::size_t>(*n);
+    });
+    cl.option("threads", [&](const std::string& v) {
+        const auto n = tools::parse_unsigned(v, 1, 256);
+        if (!n) throw tools::usage_error("--threads expects 1..256");
+        threads = static_cast<unsigned>(*n);
+    });
+    cl.flag("help", help);
+    try {
+        cl.parse(args);
+    } catch (const tools::usage_error& e) {
+        return usage_error(e.what());
     }
-    if (has("tls")) {
+    if (help) {
+        std::cout << usage;
+        return tools::exit_ok;
+    }
+    if (tls) {
 #if !NETPOOL_HAS_TLS
         // Refused, not ignored: clients started for TLS would otherwise meet a plain server.
         std::cerr << "netpool echo-server: --tls is not available: " << NETPOOL_NO_TLS_REASON << '\n';
-        return exit_usage;
+        return tools::exit_usage;
 #endif
-        if (!has("cert") || !has("key")) return usage_error("--tls needs --cert and --key");
-        so.cert_file = std::string(value("cert"));
-        so.key_file = std::string(value("key"));
-    } else if (has("cert") || has("key")) {
+        if (!cl.given("cert") || !cl.given("key")) return usage_error("--tls needs --cert and --key");
+        so.cert_file = cert;
+        so.key_file = key;
+    } else if (cl.given("cert") || cl.given("key")) {
         return usage_error("--cert and --key need --tls");
-    }
-    if (has("mode")) {
-        const auto mode = echo::parse_fault_mode(value("mode"));
-        if (!mode) return usage_error("unknown --mode '" + std::string(value("mode")) + "'");
-        so.mode = *mode;
-    }
-    if (has("reset-after")) {
-        const auto n = parse_unsigned<std::size_t>(value("reset-after"), 1);
-        if (!n) return usage_error("--reset-after expects a count of at least 1");
-        so.reset_after = *n;
-    }
-    if (has("max-frame")) {
-        const auto n = parse_unsigned<std::size_t>(value("max-frame"), 1, echo::max_declarable_frame);
-        if (!n) return usage_error("--max-frame expects a byte count");
-        so.max_frame = *n;
-    }
-    unsigned threads = 1;
-    if (has("threads")) {
-        const auto n = parse_unsigned<unsigned>(value("threads"), 1, 256);
-        if (!n) return usage_error("--threads expects 1..256");
-        threads = *n;
     }
     std::error_code address_ec;
     const auto address = asio::ip::make_address(so.address, address_ec);
@@ -146,7 +140,7 @@ int echo_server_main(std::span<const std::string_view> args) {
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : pool) t.join();
-    return exit_ok;
+    return tools::exit_ok;
 }
 
 }  // namespace netpool::cli

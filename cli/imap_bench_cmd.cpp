@@ -12,12 +12,16 @@
 // warmup, iterations, success, avg(ms), median(ms), p95(ms), qps. A latency runs from the
 // start of an iteration to its end (LOGOUT included for new); qps = successful iterations
 // per second of the measured phase.
-#include "args.hpp"
 #include "commands.hpp"
-#include "load.hpp"
 #include "imap_common.hpp"
 
-#include "terminal.hpp"
+#include <netpool/tools/load.hpp>
+#include <netpool/tools/load_json.hpp>
+#include <netpool/tools/pool_run.hpp>
+#include <netpool/tools/progress.hpp>
+#include <netpool/tools/report.hpp>
+#include <netpool/tools/terminal.hpp>
+
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/imap/adapter.hpp>
@@ -45,7 +49,6 @@ namespace netpool::cli {
 namespace {
 
 namespace ic = imap_common;
-using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view usage_head =
     "usage: netpool imap-bench --user USER (--password-file FILE | --password-env VAR) [options]\n\n"
@@ -65,15 +68,12 @@ constexpr std::string_view usage_tail =
     "  --iterations N           measured iterations (default 100)\n"
     "  --concurrency C          iterations in flight at once; the pool's size (default 1)\n"
     "output:\n"
-    "  --json                   one JSON object instead of the table\n"
+    "  --json                   one JSON object instead of the table (and on any failure,\n"
+    "                           {\"error\": {\"where\", \"what\"}})\n"
+    "  --progress               progress on stderr even when it is not a terminal\n"
     "  --redact                 show neither the user name nor the host ([user], [host])\n\n"
     "Exit status: 0 every iteration succeeded, 1 some failed or the server could not be\n"
     "used, 2 a mistake in the options.\n";
-
-int usage_error(const std::string& message) {
-    std::cerr << "netpool imap-bench: " << message << " (see netpool imap-bench --help)\n";
-    return exit_usage;
-}
 
 struct bench_config {
     ic::server_config server;
@@ -87,12 +87,13 @@ std::string describe(const std::string& stage, const std::error_code& ec, const 
     return s;
 }
 
-/// "" for a fetch that got what it asked for, else what went wrong.
-std::string outcome(const imap::adapter& proto, const std::string& stage, const std::error_code& ec,
-                    std::size_t got, std::size_t want) {
-    if (ec) return describe(stage, ec, stage == "login" ? proto.last_handshake_failure() : std::string());
-    if (got != want) return "UID FETCH: " + std::to_string(got) + " messages instead of " + std::to_string(want);
-    return {};
+/// Success for a fetch that got what it asked for, else what went wrong.
+tools::outcome outcome(const imap::adapter& proto, const std::string& stage, const std::error_code& ec,
+                       std::size_t got, std::size_t want) {
+    if (ec) return tools::outcome::failure(describe(stage, ec, stage == "login" ? proto.last_handshake_failure() : std::string()));
+    if (got != want)
+        return tools::outcome::failure("UID FETCH: " + std::to_string(got) + " messages instead of " + std::to_string(want));
+    return tools::outcome::success();
 }
 
 asio::awaitable<std::error_code> logout(const imap::adapter& proto, connection& c) {
@@ -101,7 +102,7 @@ asio::awaitable<std::error_code> logout(const imap::adapter& proto, connection& 
 }
 
 /// One fetch on a new connection. `exists` gets the mailbox's message count.
-asio::awaitable<std::string> fetch_on_new_connection(asio::io_context& ioc, const imap::adapter& proto,
+asio::awaitable<tools::outcome> fetch_on_new_connection(asio::io_context& ioc, const imap::adapter& proto,
                                                      const ic::server_config& cfg, asio::ssl::context* tls_ctx,
                                                      std::uint64_t id, std::size_t top, bool logout_after,
                                                      std::uint32_t* exists = nullptr) {
@@ -144,44 +145,40 @@ asio::awaitable<std::string> fetch_on_new_connection(asio::io_context& ioc, cons
 }  // namespace
 
 int imap_bench_main(std::span<const std::string_view> args) {
-    if (auto name = ic::password_on_command_line(args)) return usage_error(ic::password_refusal(*name));
-    std::vector<option_spec> specs(ic::server_specs.begin(), ic::server_specs.end());
-    for (std::string_view n : {"mode", "warmup", "iterations", "concurrency"}) specs.push_back({n, true});
-    specs.push_back({"help", false});
-    std::string error;
-    const auto opts = parse_options(args, specs, error);
-    if (!opts) return usage_error(error);
-    const auto& o = *opts;
-    if (o.count("help")) {
-        std::cout << usage_head << ic::server_usage << usage_tail;
-        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
-        return exit_ok;
-    }
+    tools::command_report report("imap-bench", tools::json_requested(args));
     bench_config cfg;
     cfg.server.top = 5;
     cfg.modes = {"reuse"};
-    if (auto it = o.find("mode"); it != o.end()) {
-        if (it->second == "reuse" || it->second == "new") cfg.modes = {std::string(it->second)};
-        else if (it->second == "both") cfg.modes = {"new", "reuse"};
-        else return usage_error("--mode expects reuse, new or both, got '" + std::string(it->second) + "'");
+    option_values v;
+    bool help = false, progress = false;
+    tools::command_line cl;
+    ic::declare_server_options(cl, v, cfg.server);
+    cl.option("mode", [&](const std::string& m) {
+        if (m == "reuse" || m == "new") cfg.modes = {m};
+        else if (m == "both") cfg.modes = {"new", "reuse"};
+        else throw tools::command_line::bad_value("mode", "reuse, new or both", m);
+    });
+    cl.count("warmup", cfg.warmup, 0, 100'000'000);
+    cl.count("iterations", cfg.iterations, 1, 100'000'000);
+    cl.count("concurrency", cfg.concurrency, 1, 10'000);
+    cl.flag("progress", progress);
+    cl.flag("help", help);
+    try {
+        cl.parse(args);
+        if (help) {
+            std::cout << usage_head << ic::server_usage << usage_tail;
+            if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+            return tools::exit_ok;
+        }
+        ic::read_server_options(cl, v, cfg.server);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
-    const std::pair<std::string_view, std::size_t*> numeric[] = {
-        {"warmup", &cfg.warmup}, {"iterations", &cfg.iterations}, {"concurrency", &cfg.concurrency}};
-    for (auto [name, field] : numeric) {
-        auto it = o.find(name);
-        if (it == o.end()) continue;
-        const std::size_t min = name == "warmup" ? 0 : 1;
-        auto v = parse_unsigned<std::size_t>(it->second, min, name == "concurrency" ? 10'000 : 100'000'000);
-        if (!v)
-            return usage_error("--" + std::string(name) + " expects " + (min == 0 ? "a non-negative" : "a positive") +
-                               " integer, got '" + std::string(it->second) + "'");
-        *field = *v;
-    }
-    if (auto why = ic::read_server_options(o, cfg.server)) return usage_error(*why);
     const auto& srv = cfg.server;
     const ic::redactor redact(srv);
-    // Redacted before it is escaped: an escaped password (a `"` or `\\` in it) would not match.
-    const auto json = [&redact](std::string_view s) { return ic::json_string(redact(std::string(s))); };
+    report.set_scrub([&redact](std::string s) { return redact(std::move(s)); });
+    const std::string server = ic::shown_server(srv);
+    report.set_context("server", server);
 
     imap::client_options copts;
     copts.cred.user = srv.user;
@@ -202,49 +199,46 @@ int imap_bench_main(std::span<const std::string_view> args) {
         acct.pool.validate();
         proto.emplace(copts);
     } catch (const config_error& e) {
-        return usage_error(redact(std::string("invalid setting: ") + e.what()));
+        return report.usage(std::string("invalid setting: ") + e.what());
     }
     std::shared_ptr<asio::ssl::context> tls_ctx;
-    if (srv.ep.tls != tls_mode::none) {
-        try {
-            tls_ctx = make_client_tls_context(srv.ep.tls_opts);
-        } catch (const config_error& e) {
-            return usage_error(std::string("TLS setup failed: ") + e.what());
-        }
+    try {
+        tls_ctx = client_tls_context(srv.ep);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
 
     asio::io_context ioc;
     std::uint64_t next_id = 1;
-    const std::string server = ic::shown_server(srv);
 
     // Preflight: one session, so that an unusable server or login is reported once, with its
     // cause, instead of as ITERATIONS identical failures (or checkouts waiting out timeouts).
     std::uint32_t exists = 0;
     {
-        std::string why;
+        tools::outcome first = tools::outcome::failure("did not run");
         asio::co_spawn(
             ioc,
             [&]() -> asio::awaitable<void> {
-                why = co_await fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, 1, true, &exists);
+                first = co_await fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, 1, true, &exists);
             },
             asio::detached);
         ioc.run();
-        if (!why.empty()) {
-            std::string msg = "netpool imap-bench: cannot use " + server + ": " + terminal_safe(redact(why));
-            if (why.find("Connection refused") != std::string::npos) msg += "\n  hint: nothing listens there";
+        if (!first.ok()) {
+            const std::string& why = first.message;
+            std::string hint;
+            if (why.find("Connection refused") != std::string::npos) hint = "nothing listens there";
             else if (srv.ep.tls != tls_mode::none && why.find("TLS handshake failed") != std::string::npos)
-                msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_handshake_failed), why);
+                hint = ic::hint_for(srv, make_error_code(errc::tls_handshake_failed), why);
             else if (why.find("verif") != std::string::npos)
-                msg += "\n  hint: " + ic::hint_for(srv, make_error_code(errc::tls_verify_failed));
-            std::cerr << redact(msg) << "\n";
-            return exit_failure;
+                hint = ic::hint_for(srv, make_error_code(errc::tls_verify_failed));
+            return report.failure("preflight", "cannot use " + server + ": " + why, hint);
         }
     }
     if (!srv.json) {
         std::ostringstream h;
         h << "server " << server << ", user " << ic::shown_user(srv)
           << (srv.ep.tls == tls_mode::none ? ", no TLS" : ", TLS verified") << "; mailbox "
-          << json(srv.mailbox) << " with " << exists << " messages; concurrency " << cfg.concurrency
+          << tools::dump(srv.mailbox) << " with " << exists << " messages; concurrency " << cfg.concurrency
           << "\n";
         if (exists < srv.top)
             h << "note: the mailbox holds fewer messages than --top " << srv.top << ": each fetch gets " << exists
@@ -252,109 +246,104 @@ int imap_bench_main(std::span<const std::string_view> args) {
         std::cout << redact(h.str()) << std::flush;
     }
 
-    std::vector<run_result> results;
+    struct run {
+        std::string mode;
+        tools::load_result r;
+    };
+    std::vector<run> results;
+    const bool show = tools::progress_wanted(progress);
     for (const auto& mode : cfg.modes) {
-        run_result r;
+        tools::progress shown("imap-bench " + mode, cfg.iterations, show);
+        const tools::load_options warm{cfg.warmup, std::min(cfg.concurrency, cfg.warmup), nullptr, {}};
+        const tools::load_options measured{cfg.iterations, std::min(cfg.concurrency, cfg.iterations), &shown, {}};
+        tools::load_result r;
         if (mode == "new") {
-            const operation op = [&]() -> asio::awaitable<std::string> {
+            const auto op = [&](std::size_t) {
                 return fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, srv.top, true);
             };
-            if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
-            r = drive(ioc, cfg.iterations, std::min(cfg.concurrency, cfg.iterations), op);
+            if (cfg.warmup > 0) tools::drive(ioc, warm, op);
+            r = tools::drive(ioc, measured, op);
         } else {
             std::optional<registry> reg;
             reg.emplace(ioc.get_executor());
             std::optional<imap::client> client;  // destroyed before the registry it uses
             client.emplace(*reg);
             const std::size_t want = std::min<std::size_t>(srv.top, exists);
-            const operation op = [&]() -> asio::awaitable<std::string> {
+            const auto op = [&](std::size_t) -> asio::awaitable<tools::outcome> {
                 const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top);
-                if (res.ec) co_return describe(res.stage, res.ec, res.detail);
+                if (res.ec) co_return tools::outcome::failure(describe(res.stage, res.ec, res.detail));
                 // The mailbox does not change during a run: every fetch gets the same count.
                 if (res.messages.size() != want)
-                    co_return "fetch_latest: " + std::to_string(res.messages.size()) + " messages instead of " +
-                        std::to_string(want);
-                co_return std::string();
+                    co_return tools::outcome::failure("fetch_latest: " + std::to_string(res.messages.size()) +
+                                                      " messages instead of " + std::to_string(want));
+                co_return tools::outcome::success();
             };
-            if (cfg.warmup > 0) drive(ioc, cfg.warmup, std::min(cfg.concurrency, cfg.warmup), op);
+            if (cfg.warmup > 0) tools::drive(ioc, warm, op);
             // The pool opens its CONCURRENCY sessions at creation; a short warm-up can end
             // before the last ones are logged in: let them finish (up to 10 s) before timing.
             // With --warmup 0 no fetch has run, so there is no pool yet and nothing to wait
             // for (waiting for its sessions would only wait out the 10 s).
-            const auto until = clock_type::now() + std::chrono::seconds(10);
-            ioc.restart();
-            while (cfg.warmup > 0 && clock_type::now() < until) {
-                const auto pools = reg->stats();
-                if (pools.empty()) break;
-                std::size_t open = 0;
-                for (const auto& s : pools) open += s.idle + s.leased;
-                if (open >= cfg.concurrency) break;
-                ioc.run_for(std::chrono::milliseconds(5));
-            }
-            r = drive(ioc, cfg.iterations, std::min(cfg.concurrency, cfg.iterations), op);
+            if (cfg.warmup > 0) tools::wait_for_connections(ioc, *reg, cfg.concurrency);
+            r = tools::drive(ioc, measured, op);
             client.reset();
             reg.reset();  // closes the pool: LOGOUT on each session
-            ioc.restart();
-            ioc.run_for(std::chrono::milliseconds(500));
+            tools::settle(ioc);
         }
-        r.mode = mode;
-        results.push_back(std::move(r));
+        results.push_back({mode, std::move(r)});
     }
 
     std::optional<double> ratio;
-    if (results.size() == 2 && results[0].ok > 0 && results[1].ok > 0) {
-        const double reuse = results[1].pct(0.5);
-        if (reuse > 0) ratio = results[0].pct(0.5) / reuse;
+    if (results.size() == 2 && results[0].r.ok > 0 && results[1].r.ok > 0) {
+        const double reuse = results[1].r.lat.percentile(0.5);
+        if (reuse > 0) ratio = results[0].r.lat.percentile(0.5) / reuse;
+    }
+    bool failed = false;
+    for (const auto& x : results) failed |= x.r.failed > 0;
+    if (srv.json) {
+        tools::json doc;
+        doc["server"] = server;
+        doc["user"] = ic::shown_user(srv);
+        doc["tls"] = srv.ep.tls != tls_mode::none;
+        doc["mailbox"] = srv.mailbox;
+        doc["exists"] = exists;
+        doc["concurrency"] = cfg.concurrency;
+        doc["runs"] = tools::json::array();
+        for (auto& [mode, r] : results) {
+            tools::json run;
+            run["mode"] = mode;
+            run["top"] = srv.top;
+            run["warmup"] = cfg.warmup;
+            run["iterations"] = cfg.iterations;
+            tools::add_run_summary(run, r, "qps", 3);
+            doc["runs"].push_back(std::move(run));
+        }
+        if (ratio) doc["median_ratio_new_over_reuse"] = *ratio;
+        report.result(doc);
+        return failed ? tools::exit_failure : tools::exit_ok;
     }
     std::ostringstream t;
-    bool failed = false;
-    if (srv.json) {
-        t << "{\"server\":" << json(server) << ",\"user\":" << json(ic::shown_user(srv))
-          << ",\"tls\":" << (srv.ep.tls == tls_mode::none ? "false" : "true")
-          << ",\"mailbox\":" << json(srv.mailbox) << ",\"exists\":" << exists
-          << ",\"concurrency\":" << cfg.concurrency << ",\"runs\":[";
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            auto& r = results[i];
-            failed |= r.failed > 0;
-            char buf[512];
-            std::snprintf(buf, sizeof buf,
-                          "{\"mode\":\"%s\",\"top\":%zu,\"warmup\":%zu,\"iterations\":%zu,\"success\":%zu,"
-                          "\"failures\":%zu,\"avg_ms\":%.3f,\"median_ms\":%.3f,\"p95_ms\":%.3f,\"qps\":%.1f,"
-                          "\"seconds\":%.3f",
-                          r.mode.c_str(), srv.top, cfg.warmup, cfg.iterations, r.ok, r.failed, r.avg(), r.pct(0.5),
-                          r.pct(0.95), r.per_second(), r.seconds);
-            t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
-            std::size_t k = 0;
-            for (const auto& [why, n] : r.reasons)
-                t << (k++ ? "," : "") << "{\"reason\":" << json(why) << ",\"count\":" << n << "}";
-            t << "]}";
-        }
-        t << "]";
-        if (ratio) t << ",\"median_ratio_new_over_reuse\":" << *ratio;
-        t << "}\n";
-    } else {
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "%-6s %5s %7s %11s %8s %9s %11s %8s %9s\n", "mode", "top", "warmup",
-                      "iterations", "success", "avg(ms)", "median(ms)", "p95(ms)", "qps");
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%-6s %5s %7s %11s %8s %9s %11s %8s %9s\n", "mode", "top", "warmup", "iterations",
+                  "success", "avg(ms)", "median(ms)", "p95(ms)", "qps");
+    t << buf;
+    for (auto& [mode, r] : results) {
+        std::snprintf(buf, sizeof buf, "%-6s %5zu %7zu %11zu %8zu %9.2f %11.2f %8.2f %9.1f\n", mode.c_str(), srv.top,
+                      cfg.warmup, cfg.iterations, r.ok, r.lat.average() / 1e3, r.lat.percentile(0.5) / 1e3,
+                      r.lat.percentile(0.95) / 1e3, r.per_second());
         t << buf;
-        for (auto& r : results) {
-            failed |= r.failed > 0;
-            std::snprintf(buf, sizeof buf, "%-6s %5zu %7zu %11zu %8zu %9.2f %11.2f %8.2f %9.1f\n", r.mode.c_str(),
-                          srv.top, cfg.warmup, cfg.iterations, r.ok, r.avg(), r.pct(0.5), r.pct(0.95), r.per_second());
-            t << buf;
-        }
-        if (ratio) {
-            std::snprintf(buf, sizeof buf, "median latency, new / reuse: %.1fx\n", *ratio);
-            t << buf;
-        }
-        for (const auto& r : results) {
-            if (r.reasons.empty()) continue;
-            t << r.mode << " failures:\n";
-            for (const auto& [why, n] : r.reasons) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
-        }
+    }
+    if (ratio) {
+        std::snprintf(buf, sizeof buf, "median latency, new / reuse: %.1fx\n", *ratio);
+        t << buf;
+    }
+    for (const auto& [mode, r] : results) {
+        if (r.failures.empty()) continue;
+        t << mode << " failures:\n";
+        for (const auto& [why, n] : r.failures_by_count())
+            t << "  " << n << " x " << tools::terminal_safe(redact(why)) << "\n";
     }
     std::cout << redact(t.str());
-    return failed ? exit_failure : exit_ok;
+    return failed ? tools::exit_failure : tools::exit_ok;
 }
 
 }  // namespace netpool::cli

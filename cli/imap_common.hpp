@@ -3,47 +3,17 @@
 // redactor every line of their output passes through.
 #pragma once
 
-#include "args.hpp"
+#include "login_options.hpp"
 
-#include "password_file.hpp"
 #include <netpool/redact.hpp>
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 
-#include <algorithm>
-#include <array>
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <iostream>
-#include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace netpool::cli::imap_common {
-
-/// The options both commands take (each adds its own to this list).
-inline constexpr std::array<option_spec, 14> server_specs{{
-    {"host", true},
-    {"port", true},
-    {"tls", true},
-    {"ca-file", true},
-    {"server-name", true},
-    {"user", true},
-    {"password-file", true},
-    {"password-env", true},
-    {"allow-plaintext-login", false},
-    {"mailbox", true},
-    {"top", true},
-    {"timeout", true},
-    {"json", false},
-    {"redact", false},
-}};
 
 inline constexpr std::string_view server_usage =
     "server:\n"
@@ -111,134 +81,50 @@ inline std::string shown_server(const server_config& cfg) {
 }
 inline std::string shown_user(const server_config& cfg) { return cfg.redact ? "[user]" : cfg.user; }
 
-inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
-    std::uint64_t scale = 1000;
-    if (s.ends_with("ms")) {
-        scale = 1;
-        s.remove_suffix(2);
-    } else if (s.ends_with("s")) {
-        s.remove_suffix(1);
-    }
-    const auto v = parse_unsigned<std::uint64_t>(s, 1, 86'400'000);
-    if (!v || *v * scale > 86'400'000) return std::nullopt;
-    return std::chrono::milliseconds(*v * scale);
+/// Declares the server and login options both commands take (each adds its own).
+inline void declare_server_options(tools::command_line& cl, option_values& v, server_config& cfg) {
+    refuse_password_options(cl);
+    text_options(cl, v, {"host", "port", "tls", "ca-file", "server-name", "user", "password-file", "password-env",
+                         "mailbox", "top"});
+    cl.duration("timeout", cfg.timeout);
+    cl.flag("allow-plaintext-login", cfg.allow_plaintext_login);
+    cl.flag("json", cfg.json);
+    cl.flag("redact", cfg.redact);
 }
 
-/// Finds --password / --pass anywhere among the arguments (before any parsing, so that the
-/// refusal is what the user sees, whatever else is wrong). Returns the option's name.
-inline std::optional<std::string_view> password_on_command_line(std::span<const std::string_view> args) {
-    for (std::string_view a : args) {
-        if (!a.starts_with("--")) continue;
-        const std::string_view name = a.substr(2, a.find('=') == std::string_view::npos ? a.npos : a.find('=') - 2);
-        if (name == "password" || name == "pass") return name;
-    }
-    return std::nullopt;
-}
-
-inline std::string password_refusal(std::string_view name) {
-    return "--" + std::string(name) +
-           " is refused: a password given on the command line can be read by every user of this machine "
-           "(ps, /proc) and stays in shell history; use --password-file FILE or --password-env VAR";
-}
-
-/// Reads the server and login options of `o` into `cfg`. Returns an error message (naming
-/// the option) on a mistake; the message never contains the password.
-inline std::optional<std::string> read_server_options(const parsed_options& o, server_config& cfg) {
-    const auto has = [&](std::string_view n) { return o.count(n) > 0; };
-    const auto get = [&](std::string_view n) { return std::string(o.find(n)->second); };
-
-    cfg.ep.host = has("host") ? get("host") : "127.0.0.1";
-    if (cfg.ep.host.empty()) return "--host must not be empty";
-    if (has("tls")) {
-        const std::string m = get("tls");
-        if (m == "none") cfg.ep.tls = tls_mode::none;
-        else if (m == "starttls") cfg.ep.tls = tls_mode::starttls;
-        else if (m == "implicit") cfg.ep.tls = tls_mode::implicit;
-        else return "--tls expects none, starttls or implicit, got '" + m + "'";
-    }
-    if (cfg.ep.tls != tls_mode::none && !NETPOOL_HAS_TLS)
-        return std::string("--tls ") + to_string(cfg.ep.tls) + ": " + NETPOOL_NO_TLS_REASON;
+/// Checks the server and login options after parsing and completes `cfg`. Throws
+/// tools::usage_error naming the option; the message never contains the password.
+inline void read_server_options(const tools::command_line& cl, const option_values& v, server_config& cfg) {
+    cfg.ep.host = cl.given("host") ? v.at("host") : "127.0.0.1";
+    if (cfg.ep.host.empty()) throw tools::usage_error("--host must not be empty");
+    read_tls_mode(cl, v, cfg.ep);
     cfg.ep.port = cfg.ep.tls == tls_mode::implicit ? 993 : 143;
-    if (has("port")) {
-        auto v = parse_unsigned<std::uint16_t>(o.find("port")->second, 1, 65535);
-        if (!v) return "--port expects a port number (1-65535), got '" + get("port") + "'";
-        cfg.ep.port = *v;
+    if (cl.given("port")) {
+        const auto p = tools::parse_unsigned(v.at("port"), 1, 65535);
+        if (!p) throw tools::command_line::bad_value("port", "a port number (1-65535)", v.at("port"));
+        cfg.ep.port = static_cast<std::uint16_t>(*p);
     }
-    for (const char* tls_only : {"ca-file", "server-name"})
-        if (has(tls_only) && cfg.ep.tls == tls_mode::none)
-            return std::string("--") + tls_only + " needs --tls starttls or --tls implicit";
-    if (has("ca-file")) {
-        cfg.ep.tls_opts.ca_file = get("ca-file");
-        if (std::ifstream f(cfg.ep.tls_opts.ca_file); !f)
-            return "--ca-file: cannot read '" + cfg.ep.tls_opts.ca_file + "': " + std::strerror(errno);
-    }
-    if (has("server-name")) {
-        cfg.ep.tls_opts.server_name = get("server-name");
-        if (cfg.ep.tls_opts.server_name.empty()) return "--server-name must not be empty";
-    }
+    read_tls_files(cl, v, cfg.ep);
     cfg.ep.tls_opts.verify = true;  // always: there is no option to turn it off
-    if (has("timeout")) {
-        auto d = parse_duration(o.find("timeout")->second);
-        if (!d) return "--timeout expects seconds (e.g. 30) or milliseconds (e.g. 500ms), got '" + get("timeout") + "'";
-        cfg.timeout = *d;
-    }
 
-    if (!has("user") || get("user").empty()) return "--user is required (the IMAP login name)";
-    cfg.user = get("user");
-    if (has("password-file") && has("password-env"))
-        return "--password-file and --password-env: give one of them, not both";
-    if (has("password-file")) {
-        const std::string path = get("password-file");
-        std::ifstream f(path, std::ios::binary);
-        if (!f) return "--password-file: cannot read '" + path + "': " + std::strerror(errno);
-        std::string line;
-        std::getline(f, line);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) return "--password-file: the first line of '" + path + "' is empty";
-        if (auto w = password_file_warning("netpool", path); !w.empty()) std::cerr << w << "\n";
-        cfg.password = std::move(line);
-    } else if (has("password-env")) {
-        const std::string var = get("password-env");
-        const char* v = std::getenv(var.c_str());
-        if (!v || !*v) return "--password-env: the environment variable '" + var + "' is not set or empty";
-        cfg.password = v;
-    } else {
-        return "--user needs a password: --password-file FILE or --password-env VAR";
-    }
-    cfg.allow_plaintext_login = has("allow-plaintext-login");
+    if (!cl.given("user") || v.at("user").empty()) throw tools::usage_error("--user is required (the IMAP login name)");
+    cfg.user = v.at("user");
+    auto password = read_password(cl, v, "netpool");
+    if (!password) throw tools::usage_error("--user needs a password: --password-file FILE or --password-env VAR");
+    cfg.password = std::move(*password);
     if (cfg.ep.tls == tls_mode::none && !cfg.allow_plaintext_login)
-        return "--tls none would send the password in clear text: use --tls starttls or --tls implicit, "
-               "or add --allow-plaintext-login";
-    if (has("mailbox")) {
-        cfg.mailbox = get("mailbox");
-        if (cfg.mailbox.empty()) return "--mailbox must not be empty";
+        throw tools::usage_error(
+            "--tls none would send the password in clear text: use --tls starttls or --tls implicit, "
+            "or add --allow-plaintext-login");
+    if (cl.given("mailbox")) {
+        cfg.mailbox = v.at("mailbox");
+        if (cfg.mailbox.empty()) throw tools::usage_error("--mailbox must not be empty");
     }
-    if (has("top")) {
-        auto v = parse_unsigned<std::size_t>(o.find("top")->second, 1, 10'000);
-        if (!v) return "--top expects a number of messages (1-10000), got '" + get("top") + "'";
-        cfg.top = *v;
+    if (cl.given("top")) {
+        const auto n = tools::parse_unsigned(v.at("top"), 1, 10'000);
+        if (!n) throw tools::command_line::bad_value("top", "a number of messages (1-10000)", v.at("top"));
+        cfg.top = static_cast<std::size_t>(*n);
     }
-    cfg.json = has("json");
-    cfg.redact = has("redact");
-    return std::nullopt;
-}
-
-inline std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        const auto u = static_cast<unsigned char>(ch);
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (u < 0x20 || u == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", u);
-            out += buf;
-        } else {
-            out += ch;
-        }
-    }
-    return out + '"';
 }
 
 /// A hint for the common causes of a failed first contact, or "". `detail`: the failure's

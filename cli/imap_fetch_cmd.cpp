@@ -6,11 +6,12 @@
 // command line, and every line printed passes through a redactor (imap_common.hpp) that
 // replaces the password in every form the client could have sent; --redact also hides the
 // user name and the host.
-#include "args.hpp"
 #include "commands.hpp"
 #include "imap_common.hpp"
 
-#include "terminal.hpp"
+#include <netpool/tools/report.hpp>
+#include <netpool/tools/terminal.hpp>
+
 #include <netpool/config.hpp>
 #include <netpool/netpool.hpp>
 #include <netpool/imap/client.hpp>
@@ -49,11 +50,6 @@ constexpr std::string_view usage_tail =
     "Exit status: 0 fetched, 1 the server could not be used (the cause is printed), 2 a\n"
     "mistake in the options.\n";
 
-int usage_error(const std::string& message) {
-    std::cerr << "netpool imap-fetch: " << message << " (see netpool imap-fetch --help)\n";
-    return exit_usage;
-}
-
 /// Printable on a terminal: control characters (ESC included) become '?', and the text is
 /// cut to `width` bytes at a UTF-8 character boundary ("..." marks the cut).
 std::string printable(std::string_view s, std::size_t width) {
@@ -81,25 +77,30 @@ std::string pad(const std::string& s, std::size_t width) {
 }  // namespace
 
 int imap_fetch_main(std::span<const std::string_view> args) {
-    if (auto name = ic::password_on_command_line(args)) return usage_error(ic::password_refusal(*name));
-    std::vector<option_spec> specs(ic::server_specs.begin(), ic::server_specs.end());
-    specs.push_back({"headers", false});
-    specs.push_back({"help", false});
-    std::string error;
-    const auto opts = parse_options(args, specs, error);
-    if (!opts) return usage_error(error);
-    if (opts->count("help")) {
-        std::cout << usage_head << ic::server_usage << usage_tail;
-        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
-        return exit_ok;
-    }
+    tools::command_report report("imap-fetch", tools::json_requested(args));
     ic::server_config cfg;
     cfg.top = 10;
-    if (auto why = ic::read_server_options(*opts, cfg)) return usage_error(*why);
-    const bool headers = opts->count("headers") > 0;
+    option_values v;
+    bool headers = false, help = false;
+    tools::command_line cl;
+    ic::declare_server_options(cl, v, cfg);
+    cl.flag("headers", headers);
+    cl.flag("help", help);
+    try {
+        cl.parse(args);
+        if (help) {
+            std::cout << usage_head << ic::server_usage << usage_tail;
+            if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+            return tools::exit_ok;
+        }
+        ic::read_server_options(cl, v, cfg);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
+    }
     const ic::redactor redact(cfg);
-    // Redacted before it is escaped: an escaped password (a `"` or `\\` in it) would not match.
-    const auto json = [&redact](std::string_view s) { return ic::json_string(redact(std::string(s))); };
+    report.set_scrub([&redact](std::string s) { return redact(std::move(s)); });
+    const std::string server = ic::shown_server(cfg);
+    report.set_context("server", server);
 
     imap::account acct;
     acct.server = cfg.ep;
@@ -120,7 +121,7 @@ int imap_fetch_main(std::span<const std::string_view> args) {
         acct.client.validate();
         acct.pool.validate();
     } catch (const config_error& e) {
-        return usage_error(redact(std::string("invalid setting: ") + e.what()));
+        return report.usage(std::string("invalid setting: ") + e.what());
     }
 
     asio::io_context ioc;
@@ -153,46 +154,49 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     ioc.restart();
     ioc.run_for(std::chrono::milliseconds(500));
 
-    const std::string server = ic::shown_server(cfg);
     if (!done || res.ec) {
-        std::string msg = "netpool imap-fetch: cannot fetch from " + server + ": " +
-                          (res.stage.empty() ? std::string() : res.stage + ": ") + res.ec.message();
-        if (!res.detail.empty()) msg += " (" + terminal_safe(redact(res.detail)) + ")";
+        std::string what = "cannot fetch from " + server + ": " + (res.stage.empty() ? std::string() : res.stage + ": ") +
+                           res.ec.message();
+        if (!res.detail.empty()) what += " (" + res.detail + ")";
+        std::string hint;
         if (res.ec == imap::errc::mailbox_not_found)
-            msg += "\n  hint: there is no mailbox '" + cfg.mailbox + "' (names are case-sensitive, except INBOX)";
+            hint = "there is no mailbox '" + cfg.mailbox + "' (names are case-sensitive, except INBOX)";
         else if (res.ec == imap::errc::login_failed)
-            msg += "\n  hint: the server refused the user name or password";
+            hint = "the server refused the user name or password";
         else if (res.ec == imap::errc::plaintext_login_refused)
-            msg += "\n  hint: the server refuses LOGIN without TLS: use --tls starttls or --tls implicit";
+            hint = "the server refuses LOGIN without TLS: use --tls starttls or --tls implicit";
         else if (res.ec == imap::errc::starttls_unavailable)
-            msg += "\n  hint: the server does not offer STARTTLS: try --tls implicit (port 993)";
-        else if (const auto h = ic::hint_for(cfg, res.ec, res.detail); !h.empty())
-            msg += "\n  hint: " + h;
-        std::cerr << redact(msg) << "\n";
-        return exit_failure;
+            hint = "the server does not offer STARTTLS: try --tls implicit (port 993)";
+        else
+            hint = ic::hint_for(cfg, res.ec, res.detail);
+        return report.failure(res.stage.empty() ? "fetch" : res.stage, what, hint);
     }
 
     const auto& mb = res.mailbox;
-    std::ostringstream t;
     if (cfg.json) {
-        t << "{\"server\":" << json(server) << ",\"user\":" << json(ic::shown_user(cfg))
-          << ",\"tls\":" << (cfg.ep.tls == tls_mode::none ? "false" : "true")
-          << ",\"mailbox\":{\"name\":" << json(mb.name.empty() ? cfg.mailbox : mb.name)
-          << ",\"exists\":" << mb.exists << ",\"uidvalidity\":" << mb.uidvalidity << ",\"uidnext\":" << mb.uidnext
-          << ",\"read_only\":" << (mb.read_only ? "true" : "false") << "},\"top\":" << cfg.top
-          << ",\"elapsed_ms\":" << ms << ",\"messages\":[";
-        for (std::size_t i = 0; i < res.messages.size(); ++i) {
-            const auto& m = res.messages[i];
-            t << (i ? "," : "") << "{\"uid\":" << m.uid << ",\"date\":" << json(m.envelope_date)
-              << ",\"from\":" << json(m.envelope_from) << ",\"subject\":"
-              << json(m.envelope_subject) << ",\"size\":" << m.size << ",\"flags\":[";
-            for (std::size_t f = 0; f < m.flags.size(); ++f) t << (f ? "," : "") << json(m.flags[f]);
-            t << "]";
-            if (headers) t << ",\"header\":" << json(m.header);
-            t << "}";
+        tools::json doc;
+        doc["server"] = server;
+        doc["user"] = ic::shown_user(cfg);
+        doc["tls"] = cfg.ep.tls != tls_mode::none;
+        doc["mailbox"] = {{"name", mb.name.empty() ? cfg.mailbox : mb.name},
+                          {"exists", mb.exists},
+                          {"uidvalidity", mb.uidvalidity},
+                          {"uidnext", mb.uidnext},
+                          {"read_only", mb.read_only}};
+        doc["top"] = cfg.top;
+        doc["elapsed_ms"] = tools::rounded(ms, 3);
+        doc["messages"] = tools::json::array();
+        for (const auto& m : res.messages) {
+            tools::json j = {{"uid", m.uid},   {"date", m.envelope_date}, {"from", m.envelope_from},
+                             {"subject", m.envelope_subject}, {"size", m.size}, {"flags", m.flags}};
+            if (headers) j["header"] = m.header;
+            doc["messages"].push_back(std::move(j));
         }
-        t << "]}\n";
-    } else {
+        report.result(doc);
+        return tools::exit_ok;
+    }
+    std::ostringstream t;
+    {
         t << "server " << server << ": logged in as " << ic::shown_user(cfg)
           << (cfg.ep.tls == tls_mode::none ? "; no TLS" : "; TLS verified") << "\n";
         t << printable(mb.name.empty() ? cfg.mailbox : mb.name, 80) << ": " << mb.exists << " message"
@@ -225,7 +229,7 @@ int imap_fetch_main(std::span<const std::string_view> args) {
         t << buf;
     }
     std::cout << redact(t.str());
-    return exit_ok;
+    return tools::exit_ok;
 }
 
 }  // namespace netpool::cli

@@ -1,6 +1,8 @@
 // `netpool`: servers for tests and demos, and load tools. One subcommand per row below.
-#include "args.hpp"
 #include "commands.hpp"
+
+#include <netpool/tools/args.hpp>
+#include <netpool/tools/report.hpp>
 
 #include <netpool/config.hpp>
 
@@ -50,24 +52,26 @@ int main(int argc, char** argv) {
     const std::vector<std::string_view> args(argv + 1, argv + argc);
     if (args.empty()) {
         print_usage(std::cerr);
-        return netpool::cli::exit_usage;
+        return netpool::tools::exit_usage;
     }
     const std::string_view name = args.front();
     if (name == "--help" || name == "-h" || name == "help") {
         print_usage(std::cout);
-        return netpool::cli::exit_ok;
+        return netpool::tools::exit_ok;
     }
     for (const auto& c : commands) {
         if (c.name != name) continue;
+        const auto rest = std::span(args).subspan(1);
         try {
-            return c.run(std::span(args).subspan(1));
+            return c.run(rest);
         } catch (const std::exception& e) {
-            // Configuration mistakes (bad certificate, port in use) end up here.
-            std::cerr << "netpool " << name << ": " << e.what() << '\n';
-            return netpool::cli::exit_failure;
+            // Configuration mistakes (bad certificate, port in use) end up here; with --json
+            // they are a JSON object too.
+            const netpool::tools::command_report report(std::string(name), netpool::tools::json_requested(rest));
+            return report.failure("setup", e.what());
         }
     }
     std::cerr << "netpool: unknown command '" << name << "'\n\n";
     print_usage(std::cerr);
-    return netpool::cli::exit_usage;
+    return netpool::tools::exit_usage;
 }

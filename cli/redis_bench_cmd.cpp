@@ -7,11 +7,16 @@
 //                       without credentials), INCR, QUIT, close;
 //   --mode both         per-command, then pooled, and the ratio of their throughputs.
 // Without --port it starts a private redis-server on loopback (no persistence) for the run.
-#include "args.hpp"
 #include "commands.hpp"
-#include "load.hpp"
-#include "imap_common.hpp"
-#include "terminal.hpp"
+
+#include <netpool/tools/args.hpp>
+#include <netpool/tools/child_process.hpp>
+#include <netpool/tools/load.hpp>
+#include <netpool/tools/load_json.hpp>
+#include <netpool/tools/pool_run.hpp>
+#include <netpool/tools/progress.hpp>
+#include <netpool/tools/report.hpp>
+#include <netpool/tools/terminal.hpp>
 
 #include <netpool/netpool.hpp>
 #include <netpool/redis/adapter.hpp>
@@ -21,26 +26,17 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <functional>
 #include <iostream>
-#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 // See protocols/imap/src/adapter.cpp: g++ 12's -Wmismatched-new-delete on Asio's coroutine
 // frames is wrong.
@@ -50,7 +46,6 @@ namespace netpool::cli {
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view usage =
     "usage: netpool redis-bench [options]\n\n"
@@ -71,14 +66,9 @@ constexpr std::string_view usage =
     "Exit status: 0 every command succeeded, 1 some failed or the server could not be used,\n"
     "2 a mistake in the options.\n";
 
-int usage_error(const std::string& message) {
-    std::cerr << "netpool redis-bench: " << message << " (see netpool redis-bench --help)\n";
-    return exit_usage;
-}
-
-/// One INCR on a connection of its own.
-asio::awaitable<std::string> per_command(asio::io_context& ioc, const redis::adapter& proto, const endpoint& ep,
-                                         std::uint64_t id) {
+/// One INCR on a connection of its own: connect, handshake, INCR, QUIT, close.
+asio::awaitable<tools::outcome> per_command(asio::io_context& ioc, const redis::adapter& proto, const endpoint& ep,
+                                            std::uint64_t id) {
     connection c(ioc.get_executor(), ep, nullptr, id);
     constexpr std::chrono::milliseconds timeout{5000};
     std::string stage = "connect";
@@ -95,156 +85,114 @@ asio::awaitable<std::string> per_command(asio::io_context& ioc, const redis::ada
     }
     if (!ec) co_await proto.close(c);  // QUIT
     c.io().close();
-    if (!ec) co_return std::string();
+    if (!ec) co_return tools::outcome::success();
     std::string why = stage + ": " + ec.message();
     if (ec == redis::errc::server_error) why += " (" + r.to_string() + ")";
     if (stage == "handshake" && !proto.last_handshake_failure().empty())
         why += " (" + proto.last_handshake_failure() + ")";
-    co_return why;
+    co_return tools::outcome::failure(std::move(why));
 }
 
-/// A private redis-server for the run, stopped (SIGTERM) by the destructor.
-class own_server {
-public:
-    own_server() = default;
-    own_server(const own_server&) = delete;
-    own_server& operator=(const own_server&) = delete;
-    ~own_server() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            int st = 0;
-            ::waitpid(pid_, &st, 0);
-        }
+/// A private redis-server on a free loopback port (no persistence), stopped (SIGTERM) with
+/// the child_process. nullptr with `why` set when it cannot be started.
+std::unique_ptr<tools::child_process> start_redis_server(std::uint16_t& port, std::string& why) {
+    std::string program;
+    for (const char* p : {"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"})
+        if (::access(p, X_OK) == 0) program = p;
+    if (program.empty()) {
+        why = "no --port given and no redis-server found to start (Debian: apt-get install redis-server)";
+        return nullptr;
     }
-    /// Starts one on a free loopback port; "" on success, else why not.
-    std::string start(std::uint16_t& port) {
-        std::string program;
-        for (const char* p : {"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"})
-            if (::access(p, X_OK) == 0) program = p;
-        if (program.empty())
-            return "no --port given and no redis-server found to start (Debian: apt-get install redis-server)";
-        port = free_port();
-        if (port == 0) return "no free port on 127.0.0.1";
-        std::vector<std::string> argv{program, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--daemonize", "no", "--logfile", "",
-                                      "--loglevel", "warning", "--dir", "/tmp"};
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (rc != 0) {
-            pid_ = -1;
-            return "cannot start " + program + ": " + std::generic_category().message(rc);
-        }
-        for (int i = 0; i < 500; ++i) {
-            if (listening(port)) return {};
-            int st = 0;
-            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return program + " exited at once (status " + std::to_string(st) + ")";
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        return program + " did not listen on 127.0.0.1:" + std::to_string(port) + " within 5 s";
+    port = tools::free_loopback_port();
+    if (port == 0) {
+        why = "no free port on 127.0.0.1";
+        return nullptr;
     }
-
-private:
-    static std::uint16_t free_port() {
-        asio::io_context ioc;
-        std::error_code ec;
-        asio::ip::tcp::acceptor a(ioc);
-        a.open(asio::ip::tcp::v4(), ec);
-        if (!ec) a.bind({asio::ip::address_v4::loopback(), 0}, ec);
-        return ec ? 0 : a.local_endpoint(ec).port();
-    }
-    static bool listening(std::uint16_t port) {
-        asio::io_context ioc;
-        asio::ip::tcp::socket s(ioc);
-        std::error_code ec;
-        s.connect({asio::ip::address_v4::loopback(), port}, ec);
-        return !ec;
-    }
-    pid_t pid_ = -1;
-};
+    tools::child_process::options o;
+    o.grace = std::chrono::seconds(5);
+    auto child = std::make_unique<tools::child_process>(
+        std::vector<std::string>{program, "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--daemonize", "no", "--logfile", "", "--loglevel", "warning",
+                                 "--dir", "/tmp"},
+        o);
+    why = tools::wait_until_listening(*child, port, std::chrono::seconds(5), program);
+    if (!why.empty()) return nullptr;
+    return child;
+}
 
 }  // namespace
 
 int redis_bench_main(std::span<const std::string_view> args) {
-    static constexpr option_spec specs[] = {{"host", true},     {"port", true},        {"mode", true},
-                                            {"requests", true}, {"concurrency", true}, {"json", false},
-                                            {"help", false}};
-    std::string error;
-    const auto opts = parse_options(args, specs, error);
-    if (!opts) return usage_error(error);
-    const auto& o = *opts;
-    if (o.count("help")) {
-        std::cout << usage;
-        return exit_ok;
-    }
-    std::vector<std::string> modes{"per-command", "pooled"};
-    if (auto it = o.find("mode"); it != o.end()) {
-        if (it->second == "pooled" || it->second == "per-command") modes = {std::string(it->second)};
-        else if (it->second != "both")
-            return usage_error("--mode expects pooled, per-command or both, got '" + std::string(it->second) + "'");
-    }
+    tools::command_report report("redis-bench", tools::json_requested(args));
+    std::string host, mode = "both";
+    std::uint16_t port = 0;
     std::size_t requests = 10000, concurrency = 10;
-    const std::pair<std::string_view, std::size_t*> numeric[] = {{"requests", &requests}, {"concurrency", &concurrency}};
-    for (auto [name, field] : numeric) {
-        auto it = o.find(name);
-        if (it == o.end()) continue;
-        auto v = parse_unsigned<std::size_t>(it->second, 1, name == "concurrency" ? 10'000 : 100'000'000);
-        if (!v) return usage_error("--" + std::string(name) + " expects a positive integer, got '" + std::string(it->second) + "'");
-        *field = *v;
+    bool json = false, help = false, progress = false;
+    tools::command_line cl;
+    cl.text("host", host);
+    cl.port("port", port);
+    cl.option("mode", [&](const std::string& v) {
+        if (v != "pooled" && v != "per-command" && v != "both")
+            throw tools::command_line::bad_value("mode", "pooled, per-command or both", v);
+        mode = v;
+    });
+    cl.count("requests", requests, 1, 100'000'000);
+    cl.count("concurrency", concurrency, 1, 10'000);
+    cl.flag("json", json);
+    cl.flag("progress", progress);
+    cl.flag("help", help);
+    try {
+        cl.parse(args);
+        if (cl.given("host") && host.empty()) throw tools::usage_error("--host expects a host name or address");
+        if (cl.given("host") && !cl.given("port"))
+            throw tools::usage_error("--host needs --port (without --port a private redis-server is started)");
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
+    if (help) {
+        std::cout << usage;
+        return tools::exit_ok;
+    }
+    const std::vector<std::string> modes =
+        mode == "both" ? std::vector<std::string>{"per-command", "pooled"} : std::vector<std::string>{mode};
     endpoint ep;
-    if (auto it = o.find("host"); it != o.end()) {
-        if (it->second.empty()) return usage_error("--host expects a host name or address");
-        ep.host = std::string(it->second);
+    if (!host.empty()) ep.host = host;
+    std::unique_ptr<tools::child_process> own;
+    const bool started = !cl.given("port");
+    if (started) {
+        std::string why;
+        own = start_redis_server(port, why);
+        if (!own) return report.failure("server", why);
     }
-    own_server own;
-    if (auto it = o.find("port"); it != o.end()) {
-        auto v = parse_unsigned<std::uint16_t>(it->second, 1, 65535);
-        if (!v) return usage_error("--port expects a port number (1-65535), got '" + std::string(it->second) + "'");
-        ep.port = *v;
-    } else {
-        if (o.count("host")) return usage_error("--host needs --port (without --port a private redis-server is started)");
-        if (auto why = own.start(ep.port); !why.empty()) {
-            std::cerr << "netpool redis-bench: " << why << "\n";
-            return exit_failure;
-        }
-    }
-    const bool json = o.count("json") > 0;
-    const bool started = !o.count("port");
+    ep.port = port;
     const std::string server = ep.to_string();
+    report.set_context("server", server);
 
     asio::io_context ioc;
     const redis::adapter proto;
     std::uint64_t next_id = 1;
     // Preflight: one request, so that an unusable server is reported once, with its cause.
     {
-        std::string why = "did not run";
+        tools::outcome first = tools::outcome::failure("did not run");
         asio::co_spawn(
-            ioc, [&]() -> asio::awaitable<void> { why = co_await per_command(ioc, proto, ep, next_id++); },
+            ioc, [&]() -> asio::awaitable<void> { first = co_await per_command(ioc, proto, ep, next_id++); },
             asio::detached);
         ioc.run();
-        if (!why.empty()) {
-            std::cerr << "netpool redis-bench: cannot use " << server << ": " << terminal_safe(why) << "\n";
-            return exit_failure;
-        }
+        if (!first.ok()) return report.failure("preflight", "cannot use " + server + ": " + first.message);
     }
 
-    std::vector<run_result> results;
-    for (const auto& mode : modes) {
-        run_result r;
-        if (mode == "per-command") {
-            r = drive(ioc, requests, std::min(concurrency, requests),
-                      [&]() { return per_command(ioc, proto, ep, next_id++); });
+    struct run {
+        std::string mode;
+        tools::load_result r;
+    };
+    std::vector<run> results;
+    const bool show = tools::progress_wanted(progress);
+    for (const auto& m : modes) {
+        tools::progress shown("redis-bench " + m, requests, show);
+        tools::load_options lo{requests, std::min(concurrency, requests), &shown, {}};
+        tools::load_result r;
+        if (m == "per-command") {
+            r = tools::drive(ioc, lo, [&](std::size_t) { return per_command(ioc, proto, ep, next_id++); });
         } else {
             std::optional<registry> reg;
             reg.emplace(ioc.get_executor());
@@ -254,80 +202,73 @@ int redis_bench_main(std::span<const std::string_view> args) {
             acct.server = ep;
             acct.pool.size = concurrency;
             acct.pool.max_overflow = 0;
-            const operation op = [&]() -> asio::awaitable<std::string> {
+            const auto op = [&](std::size_t) -> asio::awaitable<tools::outcome> {
                 std::vector<std::string> incr{"INCR", "netpool-bench:counter"};
                 auto call = client->command(acct, std::move(incr));
                 const auto res = co_await std::move(call);
-                co_return res.ok() ? std::string() : res.to_string();
+                // GCC 12: no conditional expression's temporary in a co_return.
+                if (!res.ok()) co_return tools::outcome::failure(res.to_string());
+                co_return tools::outcome::success();
             };
             // Open the pool's connections before the clock starts (up to 10 s).
-            drive(ioc, concurrency, concurrency, op);
-            const auto until = clock_type::now() + std::chrono::seconds(10);
-            ioc.restart();
-            while (clock_type::now() < until) {
-                const auto st = client->pool_for(acct).pool().stats();
-                if (st.idle + st.leased >= concurrency) break;
-                ioc.run_for(std::chrono::milliseconds(5));
-            }
-            r = drive(ioc, requests, std::min(concurrency, requests), op);
+            tools::drive(ioc, {concurrency, concurrency, nullptr, {}}, op);
+            tools::wait_for_connections(ioc, *reg, concurrency);
+            r = tools::drive(ioc, lo, op);
             client.reset();
             reg.reset();  // closes the pool: QUIT on each connection
-            ioc.restart();
-            ioc.run_for(std::chrono::milliseconds(500));
+            tools::settle(ioc);
         }
-        r.mode = mode;
-        results.push_back(std::move(r));
+        results.push_back({m, std::move(r)});
     }
 
     std::optional<double> ratio;
-    if (results.size() == 2 && results[0].per_second() > 0) ratio = results[1].per_second() / results[0].per_second();
+    if (results.size() == 2 && results[0].r.per_second() > 0)
+        ratio = results[1].r.per_second() / results[0].r.per_second();
     bool failed = false;
-    std::ostringstream t;
+    for (const auto& x : results) failed |= x.r.failed > 0;
     if (json) {
-        t << "{\"server\":" << imap_common::json_string(server) << ",\"started_server\":" << (started ? "true" : "false")
-          << ",\"command\":\"INCR\",\"requests\":" << requests << ",\"concurrency\":" << concurrency << ",\"runs\":[";
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            auto& r = results[i];
-            failed |= r.failed > 0;
-            char buf[512];
-            std::snprintf(buf, sizeof buf,
-                          "{\"mode\":\"%s\",\"requests\":%zu,\"success\":%zu,\"failures\":%zu,\"avg_ms\":%.4f,"
-                          "\"median_ms\":%.4f,\"p95_ms\":%.4f,\"rps\":%.1f,\"seconds\":%.3f",
-                          r.mode.c_str(), requests, r.ok, r.failed, r.avg(), r.pct(0.5), r.pct(0.95), r.per_second(), r.seconds);
-            t << (i ? "," : "") << buf << ",\"failure_reasons\":[";
-            std::size_t k = 0;
-            for (const auto& [why, n] : r.reasons)
-                t << (k++ ? "," : "") << "{\"reason\":" << imap_common::json_string(why) << ",\"count\":" << n << "}";
-            t << "]}";
+        tools::json doc;
+        doc["server"] = server;
+        doc["started_server"] = started;
+        doc["command"] = "INCR";
+        doc["requests"] = requests;
+        doc["concurrency"] = concurrency;
+        doc["runs"] = tools::json::array();
+        for (auto& [m, r] : results) {
+            tools::json run;
+            run["mode"] = m;
+            run["requests"] = requests;
+            tools::add_run_summary(run, r, "rps", 4);
+            doc["runs"].push_back(std::move(run));
         }
-        t << "]";
-        if (ratio) t << ",\"rps_ratio_pooled_over_per_command\":" << *ratio;
-        t << "}\n";
-    } else {
-        t << "server " << server << (started ? " (a redis-server started for this run)" : "") << "; INCR, "
-          << requests << " requests per mode, concurrency " << concurrency << "\n";
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "%-12s %9s %8s %9s %11s %8s %10s\n", "mode", "requests", "success", "avg(ms)",
-                      "median(ms)", "p95(ms)", "rps");
+        if (ratio) doc["rps_ratio_pooled_over_per_command"] = *ratio;
+        report.result(doc);
+        return failed ? tools::exit_failure : tools::exit_ok;
+    }
+    std::ostringstream t;
+    t << "server " << server << (started ? " (a redis-server started for this run)" : "") << "; INCR, " << requests
+      << " requests per mode, concurrency " << concurrency << "\n";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%-12s %9s %8s %9s %11s %8s %10s\n", "mode", "requests", "success", "avg(ms)",
+                  "median(ms)", "p95(ms)", "rps");
+    t << buf;
+    for (auto& [m, r] : results) {
+        std::snprintf(buf, sizeof buf, "%-12s %9zu %8zu %9.3f %11.3f %8.3f %10.1f\n", m.c_str(), requests, r.ok,
+                      r.lat.average() / 1e3, r.lat.percentile(0.5) / 1e3, r.lat.percentile(0.95) / 1e3,
+                      r.per_second());
         t << buf;
-        for (auto& r : results) {
-            failed |= r.failed > 0;
-            std::snprintf(buf, sizeof buf, "%-12s %9zu %8zu %9.3f %11.3f %8.3f %10.1f\n", r.mode.c_str(), requests, r.ok,
-                          r.avg(), r.pct(0.5), r.pct(0.95), r.per_second());
-            t << buf;
-        }
-        if (ratio) {
-            std::snprintf(buf, sizeof buf, "throughput, pooled / per-command: %.1fx\n", *ratio);
-            t << buf;
-        }
-        for (const auto& r : results) {
-            if (r.reasons.empty()) continue;
-            t << r.mode << " failures:\n";
-            for (const auto& [why, n] : r.reasons) t << "  " << n << " x " << terminal_safe(why) << "\n";
-        }
+    }
+    if (ratio) {
+        std::snprintf(buf, sizeof buf, "throughput, pooled / per-command: %.1fx\n", *ratio);
+        t << buf;
+    }
+    for (const auto& [m, r] : results) {
+        if (r.failures.empty()) continue;
+        t << m << " failures:\n";
+        for (const auto& [why, n] : r.failures_by_count()) t << "  " << n << " x " << tools::terminal_safe(why) << "\n";
     }
     std::cout << t.str();
-    return failed ? exit_failure : exit_ok;
+    return failed ? tools::exit_failure : tools::exit_ok;
 }
 
 }  // namespace netpool::cli

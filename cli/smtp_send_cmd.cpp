@@ -1,43 +1,47 @@
 // `netpool smtp-send`: a load tool in the spirit of Postfix's smtp-source, on netpool's SMTP
-// adapter. It sends --count messages at --concurrency through a pool of sessions that have
-// already done TCP, TLS, EHLO and AUTH, or, with --no-pool, through a new session per
-// message (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, one transaction, QUIT): the
-// baseline a pool is measured against. It prints what was sent, what failed and why
+// support. It sends --count messages at --concurrency through smtp::mailer (a keyed pool of
+// sessions that have already done TCP, TLS, EHLO and AUTH), or, with --no-pool, through a new
+// session per message (connect, greeting, EHLO, STARTTLS, EHLO, AUTH, one transaction, QUIT):
+// the baseline a pool is measured against. It prints what was sent, what failed and why
 // (grouped, with counts), throughput, latency percentiles and the pool's stats.
+//
+// Why two paths do not go through the mailer: the mailer always sends through a pool, so the
+// --no-pool baseline (a session per message, the thing measured against) and the preflight
+// (one session whose capabilities are printed, and whose failure is reported with the stage
+// and the server's reply before anything is sent) use the adapter's hooks on a bare
+// connection, as the pool itself would.
 //
 // Secrets: the password comes from a file or an environment variable, never from the
 // command line (where `ps` and shell history would show it), and every line this command
 // prints passes through a redactor that replaces the password and its base64 forms (what
 // AUTH PLAIN and AUTH LOGIN send), in case a server echoes something back.
-#include "args.hpp"
 #include "commands.hpp"
+#include "login_options.hpp"
 
-#include "terminal.hpp"
-#include "password_file.hpp"
-#include <netpool/redact.hpp>
+#include <netpool/tools/args.hpp>
+#include <netpool/tools/load.hpp>
+#include <netpool/tools/load_json.hpp>
+#include <netpool/tools/pool_run.hpp>
+#include <netpool/tools/progress.hpp>
+#include <netpool/tools/report.hpp>
+#include <netpool/tools/terminal.hpp>
+
 #include <netpool/config.hpp>
+#include <netpool/keyed_client.hpp>
 #include <netpool/netpool.hpp>
+#include <netpool/redact.hpp>
 #include <netpool/smtp/adapter.hpp>
 #include <netpool/smtp/error.hpp>
+#include <netpool/smtp/mailer.hpp>
 #include <netpool/smtp/message.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/experimental/as_tuple.hpp>
-
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -46,11 +50,13 @@
 #include <utility>
 #include <vector>
 
+// See protocols/imap/src/adapter.cpp: g++ 12's -Wmismatched-new-delete on Asio's coroutine
+// frames is wrong.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace netpool::cli {
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
 
 constexpr std::string_view usage =
     "usage: netpool smtp-send --to ADDR [--to ADDR ...] [options]\n\n"
@@ -88,20 +94,11 @@ constexpr std::string_view usage =
     "  --max-overflow O        extra sessions under load, closed after (default 0)\n"
     "  --no-pool               a new session per message (the baseline); QUIT after each\n"
     "output:\n"
-    "  --json                  one JSON object (pool stats included) instead of text\n\n"
+    "  --json                  one JSON object (pool stats included) instead of text; on any\n"
+    "                          failure {\"error\": {\"where\", \"what\", \"hint\"}} instead\n"
+    "  --progress              progress on stderr even when it is not a terminal\n\n"
     "Exit status: 0 every message was accepted, 1 some failed or the server could not be\n"
     "used, 2 a mistake in the options.\n";
-
-constexpr std::array<option_spec, 22> specs{{
-    {"host", true},          {"port", true},          {"tls", true},
-    {"ca-file", true},       {"server-name", true},   {"insecure-skip-verify", false},
-    {"helo", true},          {"timeout", true},       {"user", true},
-    {"password-file", true}, {"password-env", true},  {"allow-plaintext-auth", false},
-    {"from", true},          {"to", true},            {"size", true},
-    {"count", true},         {"concurrency", true},   {"pool-size", true},
-    {"max-overflow", true},  {"no-pool", false},      {"json", false},
-    {"help", false},
-}};
 
 struct send_config {
     endpoint ep;
@@ -120,197 +117,75 @@ struct send_config {
     std::size_t max_overflow = 0;
     bool no_pool = false;
     bool json = false;
+    bool progress = false;
+    bool help = false;
 };
-
-int usage_error(const std::string& message) {
-    std::cerr << "netpool smtp-send: " << message << " (see netpool smtp-send --help)\n";
-    return exit_usage;
-}
-
-// ---- secrets ----------------------------------------------------------------------------
-
-/// Replaces every form of the password this command could have sent with "[redacted]"
-/// (netpool::redactor: raw, and the base64 of AUTH LOGIN and AUTH PLAIN).
-class redactor {
-public:
-    redactor(const std::string& user, std::string_view password) {
-        // A very short password would match ordinary words of the output; it is never
-        // printed by this command anyway, so its raw forms only from 4 bytes on.
-        r_.add_credential(user, password, 4);
-    }
-    std::string operator()(std::string s) const { return r_(std::move(s)); }
-
-private:
-    netpool::redactor r_;
-};
-
-/// The password from --password-file (its first line) or --password-env. nullopt with
-/// `error` set on failure; the error never contains the password.
-std::optional<std::string> read_password(const parsed_options& o, std::string& error) {
-    if (auto it = o.find("password-file"); it != o.end()) {
-        const std::string path(it->second);
-        std::ifstream f(path, std::ios::binary);
-        if (!f) {
-            error = "--password-file: cannot read '" + path + "': " + std::strerror(errno);
-            return std::nullopt;
-        }
-        std::string line;
-        std::getline(f, line);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) {
-            error = "--password-file: the first line of '" + path + "' is empty";
-            return std::nullopt;
-        }
-        if (auto w = password_file_warning("netpool smtp-send", path); !w.empty()) std::cerr << w << "\n";
-        return line;
-    }
-    if (auto it = o.find("password-env"); it != o.end()) {
-        const std::string var(it->second);
-        const char* v = std::getenv(var.c_str());
-        if (!v || !*v) {
-            error = "--password-env: the environment variable '" + var + "' is not set or empty";
-            return std::nullopt;
-        }
-        return std::string(v);
-    }
-    return std::string();
-}
 
 // ---- options ----------------------------------------------------------------------------
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
-    std::uint64_t scale = 1000;
-    if (s.ends_with("ms")) {
-        scale = 1;
-        s.remove_suffix(2);
-    } else if (s.ends_with("s")) {
-        s.remove_suffix(1);
-    }
-    const auto v = parse_unsigned<std::uint64_t>(s, 1, 86'400'000);
-    if (!v || *v * scale > 86'400'000) return std::nullopt;
-    return std::chrono::milliseconds(*v * scale);
-}
+/// Parses the command line into `cfg`. Throws tools::usage_error naming the option.
+void parse_config(std::span<const std::string_view> args, send_config& cfg) {
+    option_values v;
+    tools::command_line cl;
+    refuse_password_options(cl);
+    text_options(cl, v, {"host", "port", "tls", "ca-file", "server-name", "helo", "user", "password-file",
+                         "password-env", "from"});
+    cl.repeated("to", cfg.to);
+    cl.duration("timeout", cfg.timeout);
+    cl.count("size", cfg.size, 0, 100'000'000);
+    cl.count("count", cfg.count, 1, 1'000'000);
+    cl.count("concurrency", cfg.concurrency, 1, 1'000'000);
+    cl.count("pool-size", cfg.pool_size, 1, 1'000'000);
+    cl.count("max-overflow", cfg.max_overflow, 0, 1'000'000);
+    cl.flag("insecure-skip-verify", cfg.insecure);
+    cl.flag("allow-plaintext-auth", cfg.allow_plaintext_auth);
+    cl.flag("no-pool", cfg.no_pool);
+    cl.flag("json", cfg.json);
+    cl.flag("progress", cfg.progress);
+    cl.flag("help", cfg.help);
+    cl.parse(args);
+    if (cfg.help) return;
 
-/// Parses the command line into `cfg`. Returns an exit code when the command should stop
-/// here (help or a mistake), nullopt to go on.
-std::optional<int> parse_config(std::span<const std::string_view> args, send_config& cfg) {
-    // --to may be repeated, which parse_options refuses: collect it here, and hand the rest
-    // on (keeping each option's value with it).
-    std::vector<std::string_view> rest;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string_view a = args[i];
-        const std::string_view name = a.starts_with("--") ? a.substr(2, a.find('=') - 2) : std::string_view{};
-        if (name == "password" || name == "pass")  // never parsed: refused with the reason
-            return usage_error("--" + std::string(name) +
-                               " is refused: a password given on the command line can be read by every user of "
-                               "this machine (ps, /proc) and stays in shell history; use --password-file FILE "
-                               "or --password-env VAR");
-        if (name == "to") {
-            if (a.size() > 4 && a[4] == '=') {
-                cfg.to.emplace_back(a.substr(5));
-            } else if (i + 1 < args.size()) {
-                cfg.to.emplace_back(args[++i]);
-            } else {
-                return usage_error("option '--to' needs a value");
-            }
-            continue;
-        }
-        rest.push_back(a);
-        const bool takes_value = std::any_of(specs.begin(), specs.end(), [&](const option_spec& s) {
-            return s.name == name && s.takes_value;
-        });
-        if (takes_value && a.find('=') == std::string_view::npos && i + 1 < args.size()) rest.push_back(args[++i]);
-    }
-    std::string error;
-    auto opts = parse_options(rest, specs, error);
-    if (!opts) return usage_error(error);
-    const auto& o = *opts;
-    const auto has = [&](std::string_view n) { return o.count(n) > 0; };
-    const auto get = [&](std::string_view n) { return std::string(o.find(n)->second); };
-    if (has("help")) {
-        std::cout << usage;
-        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
-        return exit_ok;
-    }
-
-    if (has("host")) cfg.ep.host = get("host");
-    if (cfg.ep.host.empty()) return usage_error("--host must not be empty");
-    if (has("tls")) {
-        const std::string m = get("tls");
-        if (m == "none") cfg.ep.tls = tls_mode::none;
-        else if (m == "starttls") cfg.ep.tls = tls_mode::starttls;
-        else if (m == "implicit") cfg.ep.tls = tls_mode::implicit;
-        else return usage_error("--tls expects none, starttls or implicit, got '" + m + "'");
-    }
-    if (cfg.ep.tls != tls_mode::none && !NETPOOL_HAS_TLS)
-        return usage_error(std::string("--tls ") + to_string(cfg.ep.tls) + ": " + NETPOOL_NO_TLS_REASON);
+    if (cl.given("host")) cfg.ep.host = v.at("host");
+    if (cfg.ep.host.empty()) throw tools::usage_error("--host must not be empty");
+    read_tls_mode(cl, v, cfg.ep);
     cfg.ep.port = cfg.ep.tls == tls_mode::starttls ? 587 : cfg.ep.tls == tls_mode::implicit ? 465 : 25;
-    if (has("port")) {
-        auto v = parse_unsigned<std::uint16_t>(o.find("port")->second, 1, 65535);
-        if (!v) return usage_error("--port expects a port number (1-65535), got '" + get("port") + "'");
-        cfg.ep.port = *v;
+    if (cl.given("port")) {
+        const auto p = tools::parse_unsigned(v.at("port"), 1, 65535);
+        if (!p) throw tools::command_line::bad_value("port", "a port number (1-65535)", v.at("port"));
+        cfg.ep.port = static_cast<std::uint16_t>(*p);
     }
-    for (const char* tls_only : {"ca-file", "server-name", "insecure-skip-verify"})
-        if (has(tls_only) && cfg.ep.tls == tls_mode::none)
-            return usage_error(std::string("--") + tls_only + " needs --tls starttls or --tls implicit");
-    if (has("ca-file")) {
-        cfg.ep.tls_opts.ca_file = get("ca-file");
-        if (std::ifstream f(cfg.ep.tls_opts.ca_file); !f)
-            return usage_error("--ca-file: cannot read '" + cfg.ep.tls_opts.ca_file + "': " + std::strerror(errno));
-    }
-    if (has("server-name")) cfg.ep.tls_opts.server_name = get("server-name");
-    cfg.insecure = has("insecure-skip-verify");
+    read_tls_files(cl, v, cfg.ep, {"insecure-skip-verify"});
     cfg.ep.tls_opts.verify = !cfg.insecure;
-    if (cfg.insecure && has("ca-file"))
-        return usage_error("--insecure-skip-verify and --ca-file contradict each other: choose one");
-    if (has("helo")) cfg.helo = get("helo");
-    if (has("timeout")) {
-        auto d = parse_duration(o.find("timeout")->second);
-        if (!d) return usage_error("--timeout expects seconds (e.g. 30) or milliseconds (e.g. 500ms), got '" +
-                                   get("timeout") + "'");
-        cfg.timeout = *d;
-    }
+    if (cfg.insecure && cl.given("ca-file"))
+        throw tools::usage_error("--insecure-skip-verify and --ca-file contradict each other: choose one");
+    if (cl.given("helo")) cfg.helo = v.at("helo");
 
-    if (has("password-file") && has("password-env"))
-        return usage_error("--password-file and --password-env: give one of them, not both");
-    if (has("user")) cfg.user = get("user");
-    if (has("user") && cfg.user.empty()) return usage_error("--user must not be empty");
-    if (!cfg.user.empty() && !has("password-file") && !has("password-env"))
-        return usage_error("--user needs a password: --password-file FILE or --password-env VAR");
-    if (cfg.user.empty() && (has("password-file") || has("password-env")))
-        return usage_error(std::string("--") + (has("password-file") ? "password-file" : "password-env") +
-                           " needs --user");
-    auto password = read_password(o, error);
-    if (!password) return usage_error(error);
-    cfg.password = std::move(*password);
-    cfg.allow_plaintext_auth = has("allow-plaintext-auth");
+    if (cl.given("password-file") && cl.given("password-env"))
+        throw tools::usage_error("--password-file and --password-env: give one of them, not both");
+    if (cl.given("user")) {
+        cfg.user = v.at("user");
+        if (cfg.user.empty()) throw tools::usage_error("--user must not be empty");
+    }
+    const bool password_given = cl.given("password-file") || cl.given("password-env");
+    if (!cfg.user.empty() && !password_given)
+        throw tools::usage_error("--user needs a password: --password-file FILE or --password-env VAR");
+    if (cfg.user.empty() && password_given)
+        throw tools::usage_error(std::string("--") + (cl.given("password-file") ? "password-file" : "password-env") +
+                                 " needs --user");
+    if (auto password = read_password(cl, v, "netpool smtp-send")) cfg.password = std::move(*password);
     if (!cfg.user.empty() && cfg.ep.tls == tls_mode::none && !cfg.allow_plaintext_auth)
-        return usage_error("--user with --tls none would send the password in clear text: use --tls starttls or "
-                           "--tls implicit, or add --allow-plaintext-auth");
+        throw tools::usage_error(
+            "--user with --tls none would send the password in clear text: use --tls starttls or --tls implicit, "
+            "or add --allow-plaintext-auth");
 
-    if (has("from")) cfg.from = get("from");
-    if (cfg.to.empty()) return usage_error("--to is required (repeat it for several recipients)");
-    const std::pair<std::string_view, std::size_t*> numeric[] = {
-        {"size", &cfg.size}, {"count", &cfg.count}, {"concurrency", &cfg.concurrency},
-        {"pool-size", &cfg.pool_size}, {"max-overflow", &cfg.max_overflow}};
-    for (auto [name, field] : numeric) {
-        auto it = o.find(name);
-        if (it == o.end()) continue;
-        const std::size_t min = (name == "max-overflow" || name == "size") ? 0 : 1;
-        auto v = parse_unsigned<std::size_t>(it->second, min, name == "size" ? 100'000'000 : 1'000'000);
-        if (!v)
-            return usage_error("--" + std::string(name) + " expects " +
-                               (min == 0 ? "a non-negative" : "a positive") + " integer, got '" +
-                               std::string(it->second) + "'");
-        *field = *v;
-    }
-    cfg.no_pool = has("no-pool");
-    if (cfg.no_pool && (has("pool-size") || has("max-overflow")))
-        return usage_error(std::string("--no-pool and --") + (has("pool-size") ? "pool-size" : "max-overflow") +
-                           " contradict each other: --no-pool opens a new session per message");
+    if (cl.given("from")) cfg.from = v.at("from");
+    if (cfg.to.empty()) throw tools::usage_error("--to is required (repeat it for several recipients)");
+    if (cfg.no_pool && (cl.given("pool-size") || cl.given("max-overflow")))
+        throw tools::usage_error(std::string("--no-pool and --") +
+                                 (cl.given("pool-size") ? "pool-size" : "max-overflow") +
+                                 " contradict each other: --no-pool opens a new session per message");
     if (cfg.pool_size == 0) cfg.pool_size = cfg.concurrency;
-    cfg.json = has("json");
-    return std::nullopt;
 }
 
 // ---- the message ------------------------------------------------------------------------
@@ -334,100 +209,38 @@ std::string make_body(std::size_t size) {
     return body;
 }
 
-// ---- running ----------------------------------------------------------------------------
+// ---- outcomes ---------------------------------------------------------------------------
 
-struct outcome {
-    bool sent = false;
-    std::string reason;                 // for a failure: "stage: what (server reply)"
-    std::vector<std::string> refused;   // recipients refused in a message that was sent
-};
+/// The recipients a sent message did not reach ("<addr>: 550 5.1.1 text"), counted.
+using refusal_counts = std::map<std::string, std::size_t>;
 
-struct run_result {
-    std::size_t sent = 0, failed = 0;
-    std::map<std::string, std::size_t> reasons;
-    std::map<std::string, std::size_t> refused;  // "addr: reply" of refused recipients of sent messages
-    double seconds = 0;
-    std::vector<double> latencies_us;
-
-    double rate() const { return seconds > 0 ? static_cast<double>(sent) / seconds : 0; }
-    double pct(double q) {
-        if (latencies_us.empty()) return 0;
-        std::sort(latencies_us.begin(), latencies_us.end());
-        return latencies_us[static_cast<std::size_t>(q * static_cast<double>(latencies_us.size() - 1))];
-    }
-};
-
-std::string describe_reply(const smtp::send_result& r) {
-    if (!r.last_reply) return {};
-    std::string text = r.last_reply->to_string();
-    if (text.size() > 120) text = text.substr(0, 117) + "...";
-    return " (server: " + text + ")";
-}
-
-/// The recipients a sent message did not reach: "<addr>: 550 5.1.1 text".
-std::vector<std::string> refused_recipients(const smtp::send_result& r) {
-    std::vector<std::string> out;
-    if (!r.sent) return out;
+void count_refused(const smtp::send_result& r, refusal_counts& refused) {
+    if (!r.sent) return;
     for (const auto& rc : r.recipients) {
         if (rc.accepted()) continue;
         std::string s = "<" + rc.address + ">: " + std::to_string(rc.code);
         // The text usually repeats the enhanced status code; add it only when it does not.
         if (rc.status && !rc.text.starts_with(rc.status->to_string())) s += " " + rc.status->to_string();
         if (!rc.text.empty()) s += " " + rc.text.substr(0, 100);
-        out.push_back(std::move(s));
+        ++refused[s];
     }
-    return out;
 }
 
-std::string failure_reason(const smtp::send_result& r) {
-    std::string s = (r.stage.empty() ? std::string("send") : r.stage) + ": " + r.ec.message() + describe_reply(r);
+/// A send as the load driver counts it: latency up to the server's 250 for the message.
+tools::outcome outcome_of(const smtp::send_result& r, tools::load_clock::time_point accepted_at) {
+    if (r.sent) {
+        tools::outcome o;
+        o.until = accepted_at;
+        return o;
+    }
+    std::string s = (r.stage.empty() ? std::string("send") : r.stage) + ": " + r.ec.message();
+    if (r.last_reply) {
+        std::string text = r.last_reply->to_string();
+        if (text.size() > 120) text = text.substr(0, 117) + "...";
+        s += " (server: " + text + ")";
+    }
     if (!r.detail.empty()) s += "; " + r.detail;
-    return s;
-}
-
-/// Runs cfg.count sends with cfg.concurrency coroutines on `ioc`; `op` sends one and says how
-/// it went, setting `accepted_at` when the server accepted the message (the latency).
-template <class Op>
-run_result drive(asio::io_context& ioc, const send_config& cfg, Op op) {
-    run_result r;
-    r.latencies_us.reserve(cfg.count);
-    std::size_t next = 0, done = 0, running = cfg.concurrency;
-    const bool progress = !cfg.json && isatty(STDERR_FILENO);
-    const auto t0 = clock_type::now();
-    auto last_progress = t0;
-    auto worker = [&]() -> asio::awaitable<void> {
-        while (next < cfg.count) {
-            ++next;
-            const auto start = clock_type::now();
-            clock_type::time_point accepted_at = start;
-            outcome out;
-            try {
-                out = co_await op(accepted_at);
-            } catch (const std::exception& e) {
-                out.reason = std::string("unexpected exception: ") + e.what();
-            }
-            ++done;
-            for (auto& why : out.refused) ++r.refused[std::move(why)];
-            if (out.sent) {
-                ++r.sent;
-                r.latencies_us.push_back(std::chrono::duration<double, std::micro>(accepted_at - start).count());
-            } else {
-                ++r.failed;
-                ++r.reasons[out.reason];
-            }
-            if (progress && accepted_at - last_progress > std::chrono::milliseconds(250)) {
-                last_progress = accepted_at;
-                std::fprintf(stderr, "\r  %zu/%zu sent or failed", done, cfg.count);
-            }
-        }
-        if (--running == 0) ioc.stop();  // a pool's idle workers would keep it running
-    };
-    for (std::size_t i = 0; i < cfg.concurrency; ++i) asio::co_spawn(ioc, worker(), asio::detached);
-    ioc.restart();
-    ioc.run();
-    r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-    if (progress) std::fprintf(stderr, "\r%50s\r", "");
-    return r;
+    return tools::outcome::failure(std::move(s));
 }
 
 asio::awaitable<std::error_code> quit(const smtp::adapter& proto, connection& c) {
@@ -472,40 +285,109 @@ std::string hint_for(const send_config& cfg, const std::error_code& ec) {
     return {};
 }
 
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        const auto u = static_cast<unsigned char>(ch);
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (u < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", u);
-            out += buf;
-        } else {
-            out += ch;
-        }
+/// The server's capabilities from a session's EHLO: "ESMTP, PIPELINING, SIZE 1000, AUTH PLAIN".
+std::string capabilities(const connection& c) {
+    const auto* k = smtp::adapter::session_capabilities(c);
+    if (!k) return {};
+    std::string caps = k->esmtp ? "ESMTP" : "SMTP (HELO)";
+    if (k->pipelining) caps += ", PIPELINING";
+    if (k->size) caps += ", SIZE " + std::to_string(*k->size);
+    if (!k->auth.empty()) {
+        caps += ", AUTH";
+        for (const auto& m : k->auth) caps += " " + m;
     }
-    return out + '"';
+    return caps;
+}
+
+// ---- the pooled run ---------------------------------------------------------------------
+
+struct pool_report {
+    std::size_t warm = 0;
+    tools::warm_result warmed;
+    pool_stats stats;
+};
+
+/// Sends through smtp::mailer. The pool the mailer makes for the account is opened first
+/// (the sessions the concurrency can use, held at once) through a handle on the same key,
+/// which also gives its stats and drains it at the end.
+tools::load_result run_pooled(asio::io_context& ioc, const smtp::account& acct, const smtp::envelope& env,
+                              const std::string& content, const send_config& cfg, const tools::load_options& lo,
+                              refusal_counts& refused, pool_report& out) {
+    registry reg(ioc.get_executor());
+    smtp::mailer mailer(reg);
+    const keyed_client<smtp::adapter> pools(reg);
+    const auto handle = pools.acquire(acct.server, acct.client.cred, acct.pool, [&] { return smtp::adapter(acct.client); });
+    out.warm = std::min(cfg.concurrency, cfg.pool_size + cfg.max_overflow);
+    out.warmed = tools::warm_pool(ioc, handle.pool(), out.warm);
+    auto r = tools::drive(ioc, lo, [&](std::size_t) -> asio::awaitable<tools::outcome> {
+        const auto res = co_await mailer.send(acct, env, content);
+        const auto accepted_at = tools::load_clock::now();
+        count_refused(res, refused);
+        co_return outcome_of(res, accepted_at);
+    });
+    out.stats = handle.pool().stats();
+    tools::close_pool(ioc, handle.pool());
+    return r;
+}
+
+std::string pool_text(const pool_report& p) {
+    const auto& s = p.stats;
+    const auto co = [&](checkout_result k) { return static_cast<unsigned long long>(s.checkouts[static_cast<int>(k)]); };
+    const auto cl = [&](close_reason k) { return static_cast<unsigned long long>(s.closes[static_cast<int>(k)]); };
+    char buf[768];
+    std::snprintf(buf, sizeof buf,
+                  "pool: %zu of %zu sessions opened in %.1f ms before timing%s\n"
+                  "  connects %llu ok, %llu failed; checkouts %llu ok, %llu timed out, %llu endpoint down\n"
+                  "  closes: broken %llu, overflow %llu, health %llu; checkout wait p50 <= %.0f us, p99 <= %.0f us\n"
+                  "  at the end: %zu idle, %zu leased, %zu connecting%s\n",
+                  p.warm - p.warmed.failed, p.warm, p.warmed.seconds * 1e3, p.warmed.failed ? " (some FAILED)" : "",
+                  static_cast<unsigned long long>(s.connects_ok), static_cast<unsigned long long>(s.connects_failed),
+                  co(checkout_result::ok), co(checkout_result::timeout), co(checkout_result::endpoint_down),
+                  cl(close_reason::broken), cl(close_reason::overflow), cl(close_reason::health),
+                  s.checkout_wait.quantile(0.5) * 1e6, s.checkout_wait.quantile(0.99) * 1e6, s.idle, s.leased,
+                  s.connecting, s.endpoint_down ? "; endpoint DOWN" : "");
+    return buf;
+}
+
+std::vector<std::pair<std::string, std::size_t>> by_count(const refusal_counts& m) {
+    std::vector<std::pair<std::string, std::size_t>> v(m.begin(), m.end());
+    std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return v;
 }
 
 }  // namespace
 
 int smtp_send_main(std::span<const std::string_view> args) {
+    tools::command_report report("smtp-send", tools::json_requested(args));
     send_config cfg;
-    if (auto stop = parse_config(args, cfg)) return *stop;
-    const redactor redact(cfg.user, cfg.password);
+    try {
+        parse_config(args, cfg);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
+    }
+    if (cfg.help) {
+        std::cout << usage;
+        if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+        return tools::exit_ok;
+    }
+    netpool::redactor redact;
+    // A very short password would match ordinary words of the output; it is never printed by
+    // this command anyway, so its raw forms only from 4 bytes on.
+    redact.add_credential(cfg.user, cfg.password, 4);
+    report.set_scrub([&redact](std::string s) { return redact(std::move(s)); });
+    report.set_context("server", cfg.ep.to_string());
     auto& out = std::cout;
 
-    smtp::client_options copts;
+    smtp::account acct;
+    acct.server = cfg.ep;
+    auto& copts = acct.client;
     copts.helo_name = cfg.helo;
     copts.cred.user = cfg.user;
     copts.cred.secret = cfg.password;
     copts.allow_plaintext_auth = cfg.allow_plaintext_auth;
     copts.command_timeout = cfg.timeout;
     copts.data_timeout = cfg.timeout;
-    pool_options po;
+    auto& po = acct.pool;
     po.size = cfg.pool_size;
     po.max_overflow = cfg.max_overflow;
     po.checkout_timeout = cfg.timeout;
@@ -516,7 +398,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
         copts.validate();
         po.validate();
     } catch (const config_error& e) {
-        return usage_error(redact(std::string("invalid setting: ") + e.what()));
+        return report.usage(std::string("invalid setting: ") + e.what());
     }
     if (cfg.insecure)
         std::cerr << "\n"
@@ -527,12 +409,10 @@ int smtp_send_main(std::span<const std::string_view> args) {
                      "  ********************************************************************\n\n";
 
     std::shared_ptr<asio::ssl::context> tls_ctx;
-    if (cfg.ep.tls != tls_mode::none) {
-        try {
-            tls_ctx = make_client_tls_context(cfg.ep.tls_opts);
-        } catch (const config_error& e) {
-            return usage_error(std::string("TLS setup failed: ") + e.what());
-        }
+    try {
+        tls_ctx = client_tls_context(cfg.ep);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
 
     smtp::message msg;
@@ -544,9 +424,9 @@ int smtp_send_main(std::span<const std::string_view> args) {
     std::string content;
     try {
         env = msg.make_envelope();
-        content = msg.render();
+        content = msg.render(cfg.helo);
     } catch (const std::exception& e) {
-        return usage_error(std::string("cannot build the message: ") + e.what());
+        return report.usage(std::string("cannot build the message: ") + e.what());
     }
 
     const smtp::adapter proto(copts);
@@ -556,37 +436,25 @@ int smtp_send_main(std::span<const std::string_view> args) {
     // Preflight: one session, so that an unusable server is reported once, with its cause,
     // instead of as COUNT identical failures.
     {
-        std::error_code ec;
-        std::string stage;
-        std::string caps;
+        std::error_code ec = make_error_code(errc::operation_timeout);
+        std::string stage = "connect", caps;
         asio::co_spawn(
             ioc,
             [&]() -> asio::awaitable<void> {
                 connection c(ioc.get_executor(), cfg.ep, tls_ctx.get(), next_id++);
                 ec = co_await open_session(proto, c, cfg.timeout, stage);
                 if (!ec) {
-                    if (const auto* k = smtp::adapter::session_capabilities(c)) {
-                        caps = k->esmtp ? "ESMTP" : "SMTP (HELO)";
-                        if (k->pipelining) caps += ", PIPELINING";
-                        if (k->size) caps += ", SIZE " + std::to_string(*k->size);
-                        if (!k->auth.empty()) {
-                            caps += ", AUTH";
-                            for (const auto& m : k->auth) caps += " " + m;
-                        }
-                    }
+                    caps = capabilities(c);
                     co_await with_timeout(quit(proto, c), cfg.timeout, make_error_code(errc::operation_timeout));
                 }
                 c.io().close();
             },
             asio::detached);
         ioc.run();
-        if (ec) {
-            std::string msg_text = "netpool smtp-send: cannot use " + cfg.ep.to_string() + ": " +
-                                   terminal_safe(redact(handshake_failure(proto, stage, ec)));
-            if (const auto hint = hint_for(cfg, ec); !hint.empty()) msg_text += "\n  hint: " + hint;
-            std::cerr << redact(msg_text) << "\n";
-            return exit_failure;
-        }
+        if (ec)
+            return report.failure("preflight " + stage,
+                                  "cannot use " + cfg.ep.to_string() + ": " + handshake_failure(proto, stage, ec),
+                                  hint_for(cfg, ec));
         if (!cfg.json) {
             out << redact("server " + cfg.ep.to_string() + ": " + caps +
                           (cfg.user.empty() ? "" : "; authenticated as " + cfg.user) +
@@ -601,159 +469,87 @@ int smtp_send_main(std::span<const std::string_view> args) {
         }
     }
 
-    run_result r;
-    std::optional<pool_stats> stats;
-    std::size_t warm = 0, warm_failed = 0;
-    double warm_seconds = 0;
+    tools::progress shown("smtp-send", cfg.count, tools::progress_wanted(cfg.progress));
+    const tools::load_options lo{cfg.count, cfg.concurrency, &shown, {}};
+    refusal_counts refused;
+    std::optional<pool_report> pooled;
+    tools::load_result r;
     if (cfg.no_pool) {
-        r = drive(ioc, cfg, [&](clock_type::time_point& accepted_at) -> asio::awaitable<outcome> {
+        r = tools::drive(ioc, lo, [&](std::size_t) -> asio::awaitable<tools::outcome> {
             connection c(ioc.get_executor(), cfg.ep, tls_ctx.get(), next_id++);
             std::string stage;
-            outcome o;
+            tools::outcome o;
             auto ec = co_await open_session(proto, c, cfg.timeout, stage);
             if (ec) {
-                o.reason = handshake_failure(proto, stage, ec);
+                o = tools::outcome::failure(handshake_failure(proto, stage, ec));
             } else {
                 const auto res = co_await proto.send(c, env, content);
-                accepted_at = clock_type::now();
-                o.sent = res.sent;
-                if (!res.sent) o.reason = failure_reason(res);
-                o.refused = refused_recipients(res);
+                o = outcome_of(res, tools::load_clock::now());
+                count_refused(res, refused);
                 co_await with_timeout(quit(proto, c), cfg.timeout, make_error_code(errc::operation_timeout));
             }
             c.io().close();
             co_return o;
         });
     } else {
-        pool p(ioc.get_executor(), cfg.ep, proto, po, "smtp-send");
-        // Open the sessions the concurrency can use before timing: C checkouts held at once.
-        warm = std::min(cfg.concurrency, cfg.pool_size + cfg.max_overflow);
-        {
-            const auto w0 = clock_type::now();
-            std::size_t holding = 0, finished = 0;
-            asio::steady_timer all_held(ioc, clock_type::time_point::max());
-            for (std::size_t i = 0; i < warm; ++i)
-                asio::co_spawn(
-                    ioc,
-                    [&]() -> asio::awaitable<void> {
-                        auto [ec, l] = co_await p.checkout();
-                        if (ec) ++warm_failed;
-                        else ++holding;
-                        if (holding + warm_failed == warm) all_held.cancel();
-                        else co_await all_held.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-                        l.release();
-                        if (++finished == warm) ioc.stop();
-                    },
-                    asio::detached);
-            ioc.restart();
-            ioc.run();
-            warm_seconds = std::chrono::duration<double>(clock_type::now() - w0).count();
-        }
-        r = drive(ioc, cfg, [&](clock_type::time_point& accepted_at) -> asio::awaitable<outcome> {
-            outcome o;
-            auto [ec, l] = co_await p.checkout();
-            if (ec) {
-                o.reason = "checkout: " + ec.message();
-                if (ec == condition::endpoint_down) {
-                    o.reason += "; last cause: " + p.last_failure().message();
-                    if (const auto d = proto.last_handshake_failure(); !d.empty()) o.reason += " (" + d + ")";
-                }
-                co_return o;
-            }
-            const auto res = co_await proto.send(*l, env, content);
-            accepted_at = clock_type::now();
-            o.sent = res.sent;
-            o.refused = refused_recipients(res);
-            if (!res.sent) {
-                o.reason = failure_reason(res);
-                if (res.discard_connection()) l.discard();
-            }
-            co_return o;
-        });
-        stats = p.stats();
-        bool drained = false;
-        p.async_drain(std::chrono::seconds(2), [&](std::error_code) { drained = true; });
-        ioc.restart();
-        const auto until = clock_type::now() + std::chrono::seconds(5);
-        while (!drained && clock_type::now() < until) ioc.run_for(std::chrono::milliseconds(50));
+        pooled.emplace();
+        r = run_pooled(ioc, acct, env, content, cfg, lo, refused, *pooled);
     }
 
-    const auto by_count = [](const std::map<std::string, std::size_t>& m) {
-        std::vector<std::pair<std::string, std::size_t>> v(m.begin(), m.end());
-        std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-        return v;
-    };
-    const auto reasons = by_count(r.reasons);
-    const auto refused = by_count(r.refused);
-
+    const auto reasons = r.failures_by_count();
+    const auto refusals = by_count(refused);
+    const int status = r.failed == 0 ? tools::exit_ok : tools::exit_failure;
     if (cfg.json) {
-        std::ostringstream j;
-        char buf[512];
-        std::snprintf(buf, sizeof buf,
-                      "{\"server\":%s,\"mode\":\"%s\",\"count\":%zu,\"concurrency\":%zu,\"message_bytes\":%zu,"
-                      "\"sent\":%zu,\"failed\":%zu,\"seconds\":%.6f,\"messages_per_s\":%.1f,"
-                      "\"latency_us\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f}",
-                      json_string(cfg.ep.to_string()).c_str(), cfg.no_pool ? "no_pool" : "pooled", cfg.count,
-                      cfg.concurrency, content.size(), r.sent, r.failed, r.seconds, r.rate(), r.pct(0.5),
-                      r.pct(0.95), r.pct(0.99));
-        j << buf << ",\"failures\":[";
-        for (std::size_t i = 0; i < reasons.size(); ++i)
-            j << (i ? "," : "") << "{\"reason\":" << json_string(redact(reasons[i].first)) << ",\"count\":" << reasons[i].second
-              << "}";
-        j << "],\"refused_recipients\":[";
-        for (std::size_t i = 0; i < refused.size(); ++i)
-            j << (i ? "," : "") << "{\"reply\":" << json_string(redact(refused[i].first)) << ",\"count\":" << refused[i].second
-              << "}";
-        j << "]";
-        if (stats) {
-            j << ",\"pool\":{\"size\":" << cfg.pool_size << ",\"max_overflow\":" << cfg.max_overflow
-              << ",\"warm_sessions\":" << warm << ",\"warm_failed\":" << warm_failed << ",\"warm_seconds\":"
-              << warm_seconds << ",\"stats\":" << to_json(*stats) << "}";
-        }
-        j << "}";
-        out << redact(j.str()) << "\n";
-    } else {
-        std::ostringstream t;
-        char buf[512];
-        std::snprintf(buf, sizeof buf, "sent %zu, failed %zu in %.3f s: %.0f messages/s\n", r.sent, r.failed,
-                      r.seconds, r.rate());
-        t << buf;
-        if (r.sent > 0) {
-            std::snprintf(buf, sizeof buf,
-                          "latency (to the server's 250 for the message, %s included): p50 %.1f ms, p95 %.1f ms, "
-                          "p99 %.1f ms\n",
-                          cfg.no_pool ? "connect" : "checkout", r.pct(0.5) / 1e3, r.pct(0.95) / 1e3, r.pct(0.99) / 1e3);
-            t << buf;
-        }
-        if (!reasons.empty()) {
-            t << "failures:\n";
-            for (const auto& [why, n] : reasons) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
-        }
-        if (!refused.empty()) {
-            t << "recipients refused in messages that were sent:\n";
-            for (const auto& [why, n] : refused) t << "  " << n << " x " << terminal_safe(redact(why)) << "\n";
-        }
-        if (stats) {
-            const auto& s = *stats;
-            const auto co = [&](checkout_result k) { return static_cast<unsigned long long>(s.checkouts[static_cast<int>(k)]); };
-            const auto cl = [&](close_reason k) { return static_cast<unsigned long long>(s.closes[static_cast<int>(k)]); };
-            std::snprintf(buf, sizeof buf,
-                          "pool: %zu of %zu sessions opened in %.1f ms before timing%s\n"
-                          "  connects %llu ok, %llu failed; checkouts %llu ok, %llu timed out, %llu endpoint down\n"
-                          "  closes: broken %llu, overflow %llu, health %llu; checkout wait p50 <= %.0f us, p99 <= %.0f us\n"
-                          "  at the end: %zu idle, %zu leased, %zu connecting%s\n",
-                          warm - warm_failed, warm, warm_seconds * 1e3, warm_failed ? " (some FAILED)" : "",
-                          static_cast<unsigned long long>(s.connects_ok),
-                          static_cast<unsigned long long>(s.connects_failed), co(checkout_result::ok),
-                          co(checkout_result::timeout), co(checkout_result::endpoint_down), cl(close_reason::broken),
-                          cl(close_reason::overflow), cl(close_reason::health), s.checkout_wait.quantile(0.5) * 1e6,
-                          s.checkout_wait.quantile(0.99) * 1e6, s.idle, s.leased, s.connecting,
-                          s.endpoint_down ? "; endpoint DOWN" : "");
-            t << buf;
-        }
-        out << redact(t.str());
+        tools::json doc;
+        doc["server"] = cfg.ep.to_string();
+        doc["mode"] = cfg.no_pool ? "no_pool" : "pooled";
+        doc["count"] = cfg.count;
+        doc["concurrency"] = cfg.concurrency;
+        doc["message_bytes"] = content.size();
+        doc["sent"] = r.ok;
+        doc["failed"] = r.failed;
+        doc["seconds"] = tools::rounded(r.seconds, 6);
+        doc["messages_per_s"] = tools::rounded(r.per_second(), 1);
+        doc["latency_us"] = {{"p50", tools::rounded(r.lat.percentile(0.5), 1)},
+                             {"p95", tools::rounded(r.lat.percentile(0.95), 1)},
+                             {"p99", tools::rounded(r.lat.percentile(0.99), 1)}};
+        doc["failures"] = tools::failures_json(r);
+        doc["refused_recipients"] = tools::json::array();
+        for (const auto& [why, n] : refusals) doc["refused_recipients"].push_back({{"reply", why}, {"count", n}});
+        if (pooled)
+            doc["pool"] = {{"size", cfg.pool_size},
+                           {"max_overflow", cfg.max_overflow},
+                           {"warm_sessions", pooled->warm},
+                           {"warm_failed", pooled->warmed.failed},
+                           {"warm_seconds", pooled->warmed.seconds},
+                           {"stats", tools::stats_json(pooled->stats)}};
+        report.result(doc);
+        return status;
     }
-    return r.failed == 0 ? exit_ok : exit_failure;
+    std::ostringstream t;
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "sent %zu, failed %zu in %.3f s: %.0f messages/s\n", r.ok, r.failed, r.seconds,
+                  r.per_second());
+    t << buf;
+    if (r.ok > 0) {
+        std::snprintf(buf, sizeof buf,
+                      "latency (to the server's 250 for the message, %s included): p50 %.1f ms, p95 %.1f ms, "
+                      "p99 %.1f ms\n",
+                      cfg.no_pool ? "connect" : "checkout", r.lat.percentile(0.5) / 1e3, r.lat.percentile(0.95) / 1e3,
+                      r.lat.percentile(0.99) / 1e3);
+        t << buf;
+    }
+    if (!reasons.empty()) {
+        t << "failures:\n";
+        for (const auto& [why, n] : reasons) t << "  " << n << " x " << tools::terminal_safe(redact(why)) << "\n";
+    }
+    if (!refusals.empty()) {
+        t << "recipients refused in messages that were sent:\n";
+        for (const auto& [why, n] : refusals) t << "  " << n << " x " << tools::terminal_safe(redact(why)) << "\n";
+    }
+    if (pooled) t << pool_text(*pooled);
+    out << redact(t.str());
+    return status;
 }
 
 }  // namespace netpool::cli

@@ -40,3 +40,32 @@ expect() {
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want; output: $out"
   [[ $out == *"$pattern"* ]] || fail "$what: output lacks '$pattern': $out"
 }
+
+# expect_json_error STATUS WHERE ARGS...: runs `netpool [cli_command] ARGS... --json` and checks
+# the exit status, and that stdout is exactly one JSON object (json.loads refuses anything
+# after it) with "exit_status" STATUS and an "error" whose "where" starts with WHERE and whose
+# "what" is not empty: with --json a script can tell what happened on every exit.
+expect_json_error() {
+  local want=$1 where=$2
+  shift 2
+  local rc
+  if [[ -n ${cli_command:-} ]]; then
+    "$netpool" "$cli_command" "$@" --json >"$tmp/json-out" 2>"$tmp/json-err"
+  else
+    "$netpool" "$@" --json >"$tmp/json-out" 2>"$tmp/json-err"
+  fi
+  rc=$?
+  cat "$tmp/json-out" "$tmp/json-err" >>"$tmp/all-output"
+  local what="${cli_command:+$cli_command }$* --json"
+  [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want; stdout: $(cat "$tmp/json-out")"
+  /usr/bin/python3 -c '
+import json, sys
+doc = json.loads(open(sys.argv[1]).read())
+assert isinstance(doc, dict), "not an object"
+assert doc.get("exit_status") == int(sys.argv[2]), "exit_status %r" % doc.get("exit_status")
+err = doc.get("error") or {}
+assert err.get("where", "").startswith(sys.argv[3]), "where %r" % err.get("where")
+assert err.get("what"), "no what"
+' "$tmp/json-out" "$want" "$where" 2>"$tmp/json-check" ||
+    fail "$what: stdout is not one JSON error object ($(tail -1 "$tmp/json-check")): $(cat "$tmp/json-out")"
+}

@@ -82,6 +82,17 @@ if [[ $mode == options ]]; then
     --allow-plaintext-login --timeout 5
   expect 1 "cannot fetch from 127.0.0.1:$port" imap-fetch --port "$port" --user alice --password-file "$tmp/pw" \
     --allow-plaintext-login --timeout 3
+  # With --json every exit is one JSON object on stdout: a bad option, the refused --password,
+  # a server that cannot be used.
+  for cmd in imap-fetch imap-bench; do
+    expect_json_error 2 options $cmd --user alice --password-env HOME "${sec[@]}" --bogus
+    expect_json_error 2 options $cmd --user alice --password "$secret"
+  done
+  expect_json_error 2 options imap-bench --user alice --password-env HOME "${sec[@]}" --mode fast
+  expect_json_error 1 preflight imap-bench --port "$port" --user alice --password-file "$tmp/pw" \
+    --allow-plaintext-login --timeout 5
+  expect_json_error 1 checkout imap-fetch --port "$port" --user alice --password-file "$tmp/pw" \
+    --allow-plaintext-login --timeout 3
   if grep -qF -- "$secret" "$tmp/all-output"; then fail "the password was printed"; fi
   [[ $failed -eq 0 ]] && echo "imap cli options: passed"
   exit $failed
@@ -120,6 +131,9 @@ for scenario in login_echo login_echo_login; do
   expect 1 "[redacted]" imap-fetch "${bad[@]}" --json
   expect 1 "[redacted]" imap-bench "${bad[@]}" --iterations 2
   expect 1 "[redacted]" imap-bench "${bad[@]}" --iterations 2 --json
+  # A refused login: one JSON object that says so (and, above, in no form the password).
+  expect_json_error 1 "" imap-fetch "${bad[@]}"
+  expect_json_error 1 preflight imap-bench "${bad[@]}" --iterations 2
   stop_bad
 done
 for form in "$secret" "${secret//\"/\\\"}" "$(printf '%s' "${secret//\"/\\\"}" | sed 's/[\\"]/\\&/g')" \

@@ -28,6 +28,10 @@ if [[ $mode == options ]]; then
   expect 2 "option '--json' takes no value" --json=yes
   # Nothing listens on port 1 of loopback.
   expect 1 "cannot use 127.0.0.1:1: connect: Connection refused" --port 1 --requests 1
+  # With --json every exit is one JSON object on stdout, a mistake or a failed preflight too.
+  expect_json_error 2 options --requests 0
+  expect_json_error 2 options --bogus
+  expect_json_error 1 preflight --port 1 --requests 1
   exit $failed
 fi
 

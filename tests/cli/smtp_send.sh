@@ -40,6 +40,12 @@ if [[ $mode == options ]]; then
   # Nothing listens on a port just released by the kernel.
   port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   expect 1 "Connection refused" --port "$port" --to a@localhost --timeout 5
+  # With --json every exit is one JSON object on stdout: a bad option, the refused --password,
+  # a server that cannot be used.
+  expect_json_error 2 options --to a@localhost --bogus
+  expect_json_error 2 options --to a@localhost --count 0
+  expect_json_error 2 options --to a@localhost --password "$secret"
+  expect_json_error 1 "preflight connect" --port "$port" --to a@localhost --timeout 5
   if grep -qF -- "$secret" "$tmp/all-output"; then fail "the password was printed"; fi
   [[ $failed -eq 0 ]] && echo "smtp-send options: passed"
   exit $failed
@@ -78,6 +84,13 @@ NETPOOL_TEST_PW=$secret expect 0 "sent 5, failed 0" --port "$port" --user alice 
 printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
 expect 1 "cannot use 127.0.0.1:$port" --port "$port" --user alice --password-file "$tmp/badpw" \
   --allow-plaintext-auth --to r@localhost --count 5 --timeout 2
+# A refused login and a failed STARTTLS (this server offers none) end the first session:
+# with --json, one JSON object says where and why.
+expect_json_error 1 "preflight handshake" --port "$port" --user alice --password-file "$tmp/badpw" \
+  --allow-plaintext-auth --to r@localhost --count 5 --timeout 2
+grep -qF 'refused' "$tmp/json-out" || fail "smtp-send --json, wrong password: no reason: $(cat "$tmp/json-out")"
+expect_json_error 1 "preflight handshake" --port "$port" --tls starttls --insecure-skip-verify --to r@localhost \
+  --count 5 --timeout 2
 delivered=$(wc -l <"$tmp/rec/index.jsonl" 2>/dev/null || echo 0)
 [[ $delivered -eq 52 ]] || fail "the server recorded $delivered messages, expected 52"
 for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \

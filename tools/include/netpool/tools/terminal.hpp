@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace netpool::cli {
+namespace netpool::tools {
 
 /// `s` with every C0 control (0x00-0x1F, newline and tab included), DEL (0x7F) and C1
 /// control (U+0080-U+009F, and a stray byte 0x80-0x9F) written as "\xHH", and every byte
@@ -63,4 +63,4 @@ inline std::string terminal_safe(std::string_view s) {
     return out;
 }
 
-}  // namespace netpool::cli
+}  // namespace netpool::tools
