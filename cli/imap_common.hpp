@@ -10,6 +10,7 @@
 #include <netpool/netpool.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,12 @@ inline constexpr std::string_view server_usage =
     "  --allow-plaintext-login  allow LOGIN over --tls none (the password crosses in clear)\n"
     "mailbox:\n"
     "  --mailbox NAME           mailbox (default INBOX)\n";
+
+/// --help: the command's own text around the options both commands take.
+inline void print_usage(std::string_view head, std::string_view tail) {
+    std::cout << head << server_usage << tail;
+    if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+}
 
 /// Everything about the server and the login.
 struct server_config {

@@ -89,8 +89,7 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     try {
         cl.parse(args);
         if (help) {
-            std::cout << usage_head << ic::server_usage << usage_tail;
-            if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
+            ic::print_usage(usage_head, usage_tail);
             return tools::exit_ok;
         }
         ic::read_server_options(cl, v, cfg);
