@@ -88,15 +88,6 @@ struct config {
     std::string python, server_script;
 };
 
-/// tests/servers/dovecot_server.py next to the build directory holding this executable
-/// (SRC/build-x/bench/bench_imap -> SRC/tests/servers/dovecot_server.py).
-std::string default_server_script() {
-    std::error_code ec;
-    const auto exe = std::filesystem::canonical("/proc/self/exe", ec);
-    if (ec) return "tests/servers/dovecot_server.py";
-    return (exe.parent_path().parent_path().parent_path() / "tests" / "servers" / "dovecot_server.py").string();
-}
-
 config read_config() {
     config c;
     c.modes = nb::split_list(nb::env_or("NETPOOL_BENCH_IMAP_MODES", "plain,tls"));
@@ -110,7 +101,7 @@ config read_config() {
     c.timeout = std::chrono::milliseconds(std::max<std::size_t>(1, nb::env_size("NETPOOL_BENCH_IMAP_TIMEOUT_MS", 30000)));
     c.reverse = nb::env_size("NETPOOL_BENCH_IMAP_REVERSE", 0) != 0;
     c.python = nb::env_or("NETPOOL_BENCH_PYTHON", "/usr/bin/python3");
-    c.server_script = nb::env_or("NETPOOL_BENCH_IMAP_SERVER", default_server_script());
+    c.server_script = nb::env_or("NETPOOL_BENCH_IMAP_SERVER", netpool::tools::source_tree_file("tests/servers/dovecot_server.py"));
     for (const auto& m : c.modes)
         if (m != "plain" && m != "tls") {
             std::fprintf(stderr, "NETPOOL_BENCH_IMAP_MODES: unknown mode '%s' (plain, tls)\n", m.c_str());
@@ -126,10 +117,10 @@ config read_config() {
 
 // ---- Dovecot, in a child process --------------------------------------------------------
 
-/// The Dovecot wrapper script as a child: stdout to a pipe (for the READY line), stderr to
-/// an anonymous file (for the reason when it fails). Dies with this process
-/// (PR_SET_PDEATHSIG: the script stops Dovecot on SIGTERM; SIGKILL of the script would leave
-/// Dovecot's master running, so the destructor sends SIGTERM and waits).
+/// The Dovecot wrapper script as a child (tools::child_process): stdout to a pipe (for the
+/// READY line), stderr kept for the reason when it fails. Dies with this process
+/// (PR_SET_PDEATHSIG SIGTERM: the script stops Dovecot on SIGTERM; SIGKILL of the script
+/// would leave Dovecot's master running, so it is stopped with SIGTERM and given 5 s).
 class dovecot_process {
 public:
     std::string reason;  ///< why it is not running ("" when it is)
@@ -139,22 +130,7 @@ public:
 
     explicit dovecot_process(const config& cfg) { reason = start(cfg); }
     ~dovecot_process() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            bool gone = false;
-            for (int i = 0; i < 250 && !gone; ++i) {
-                int st = 0;
-                gone = ::waitpid(pid_, &st, WNOHANG) == pid_;
-                if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            }
-            if (!gone) {
-                ::kill(pid_, SIGKILL);
-                int st = 0;
-                ::waitpid(pid_, &st, 0);
-            }
-        }
-        for (int fd : {out_, err_})
-            if (fd >= 0) ::close(fd);
+        proc_.reset();
         std::error_code ignored;
         if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
     }
@@ -162,21 +138,9 @@ public:
     dovecot_process& operator=(const dovecot_process&) = delete;
 
 private:
-    int pid_ = -1, out_ = -1, err_ = -1;
+    std::optional<netpool::tools::password_file> pw_;
+    std::optional<netpool::tools::child_process> proc_;
     std::string dir_;
-
-    std::string stderr_tail() const {
-        if (err_ < 0) return {};
-        std::string s;
-        char buf[4096];
-        ::lseek(err_, 0, SEEK_SET);
-        for (ssize_t n; (n = ::read(err_, buf, sizeof buf)) > 0;) s.append(buf, static_cast<std::size_t>(n));
-        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-        if (s.size() > 600) s = "..." + s.substr(s.size() - 600);
-        for (char& ch : s)
-            if (ch == '\n') ch = ' ';
-        return s;
-    }
 
     std::string start(const config& cfg) {
         if (::geteuid() != 0) return "Dovecot needs root (its privilege separation); run the benchmark as root";
@@ -189,70 +153,32 @@ private:
         char tmpl[] = "/tmp/netpool-bench-imap-XXXXXX";
         if (!::mkdtemp(tmpl)) return std::string("mkdtemp failed: ") + std::strerror(errno);
         dir_ = tmpl;
-        std::random_device rd;
-        std::mt19937_64 rng(rd());
-        char pw[33];
-        std::snprintf(pw, sizeof pw, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                      static_cast<unsigned long long>(rng()));
-        password = pw;
-        const std::string pw_file = dir_ + "/password";
-        {
-            std::ofstream f(pw_file, std::ios::binary);
-            f << password << "\n";
-            if (!f) return "could not write the password file";
-        }
-        ::chmod(pw_file.c_str(), 0600);
+        pw_.emplace();
+        password = pw_->password();
         const auto& pki = nb::test_pki();
-        const std::vector<std::string> argv{cfg.python, cfg.server_script, "--dir", dir_ + "/dovecot", "--cert",
-                                            pki.cert, "--key", pki.key, "--user", user, "--password-file", pw_file,
-                                            "--seed", "INBOX:" + std::to_string(cfg.seed)};
         std::filesystem::create_directories(dir_ + "/dovecot");
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        int pipe_fds[2];
-        if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return "pipe2 failed";
-        err_ = ::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (err_ < 0) return "cannot create a temporary file";
-        const pid_t parent = ::getpid();
-        std::fflush(nullptr);
-        pid_ = ::fork();
-        if (pid_ < 0) return "fork failed";
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (::getppid() != parent) ::_exit(127);
-            const int devnull = ::open("/dev/null", O_RDONLY);
-            ::dup2(devnull, 0);
-            ::dup2(pipe_fds[1], 1);
-            ::dup2(err_, 2);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        ::close(pipe_fds[1]);
-        out_ = pipe_fds[0];
+        netpool::tools::child_process::options o;
+        o.stdout_pipe = true;
+        o.death_signal = SIGTERM;
+        o.grace = std::chrono::seconds(5);
+        proc_.emplace(std::vector<std::string>{cfg.python, cfg.server_script, "--dir", dir_ + "/dovecot", "--cert",
+                                               pki.cert, "--key", pki.key, "--user", user, "--password-file",
+                                               pw_->path(), "--seed", "INBOX:" + std::to_string(cfg.seed)},
+                      o);
         // Seeding runs doveadm once per message: allow for it.
         const auto until = nb::bench_clock::now() + std::chrono::seconds(60 + cfg.seed / 5);
-        std::string pending;
         while (nb::bench_clock::now() < until) {
-            if (const auto nl = pending.find('\n'); nl != std::string::npos) {
-                const std::string line = pending.substr(0, nl);
-                pending.erase(0, nl + 1);
-                unsigned a = 0, b = 0;
-                if (std::sscanf(line.c_str(), "READY %u %u", &a, &b) == 2 && a > 0 && a < 65536 && b > 0 && b < 65536) {
-                    imap_port = static_cast<std::uint16_t>(a);
-                    imaps_port = static_cast<std::uint16_t>(b);
-                    return {};
-                }
-                continue;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - nb::bench_clock::now());
+            const auto line = proc_->read_line(left);
+            if (!line) break;
+            unsigned a = 0, b = 0;
+            if (std::sscanf(line->c_str(), "READY %u %u", &a, &b) == 2 && a > 0 && a < 65536 && b > 0 && b < 65536) {
+                imap_port = static_cast<std::uint16_t>(a);
+                imaps_port = static_cast<std::uint16_t>(b);
+                return {};
             }
-            pollfd p{out_, POLLIN, 0};
-            if (::poll(&p, 1, 200) <= 0) continue;
-            char buf[256];
-            const auto n = ::read(out_, buf, sizeof buf);
-            if (n <= 0) break;
-            pending.append(buf, static_cast<std::size_t>(n));
         }
-        const std::string err = stderr_tail();
+        const std::string err = proc_->stderr_tail();
         return "Dovecot did not start (tests/servers/dovecot_server.py): " + (err.empty() ? "no READY line" : err);
     }
 };
@@ -349,9 +275,7 @@ void report(benchmark::State& state, nb::load_result& r, std::size_t top, std::s
             std::size_t iterations, std::size_t warmup, std::size_t connections) {
     using benchmark::Counter;
     state.SetIterationTime(std::max(r.seconds, 1e-9));
-    double sum = 0;
-    for (double v : r.lat.us) sum += v;
-    const double avg_us = r.lat.us.empty() ? 0 : sum / static_cast<double>(r.lat.us.size());
+    const double avg_us = r.lat.average();
     state.counters["success"] = Counter(static_cast<double>(r.ok));
     state.counters["failures"] = Counter(static_cast<double>(r.failed));
     state.counters["avg_ms"] = Counter(avg_us / 1e3);
@@ -363,7 +287,7 @@ void report(benchmark::State& state, nb::load_result& r, std::size_t top, std::s
     state.counters["iterations"] = Counter(static_cast<double>(iterations));
     state.counters["warmup"] = Counter(static_cast<double>(warmup));
     state.counters["connections"] = Counter(static_cast<double>(connections));
-    for (const auto& [key, e] : r.errors) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
+    for (const auto& [key, e] : r.failures) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
     state.SetLabel(nb::describe_errors(r));
 }
 

@@ -199,7 +199,7 @@ std::string encode(child_result& c) {
       << c.r.peak_connected << "\np50\t" << c.r.lat.percentile(0.5) << "\np95\t" << c.r.lat.percentile(0.95)
       << "\np99\t" << c.r.lat.percentile(0.99) << "\nopened\t" << c.connections_opened << "\nwarmup_failures\t"
       << c.warmup_failures << "\n";
-    for (const auto& [key, e] : c.r.errors) o << "err\t" << key << "\t" << e.count << "\t" << e.message << "\n";
+    for (const auto& [key, e] : c.r.failures) o << "err\t" << key << "\t" << e.count << "\t" << e.message << "\n";
     return o.str();
 }
 
@@ -230,72 +230,56 @@ child_result decode(const std::string& text) {
         else if (k == "p99") c.p99 = std::stod(f[1]);
         else if (k == "opened") c.connections_opened = std::stoull(f[1]);
         else if (k == "warmup_failures") c.warmup_failures = std::stoull(f[1]);
-        else if (k == "err" && f.size() >= 4) c.r.errors[f[1]] = {f[3], static_cast<std::size_t>(std::stoull(f[2]))};
+        else if (k == "err" && f.size() >= 4) c.r.failures[f[1]] = {f[3], static_cast<std::size_t>(std::stoull(f[2]))};
     }
     return c;
 }
 
-/// Runs `work` (returning a child_result) in a forked child inside a fresh namespace.
+/// Runs `work` (returning a child_result) in a forked child (tools::child_process) inside a
+/// fresh namespace; the child reports on its stdout, a pipe.
 template <class Work>
 child_result in_namespace(const config& cfg, Work work) {
-    int fds[2];
     child_result out;
-    if (pipe(fds) != 0) {
-        out.run_error = errno_text("pipe");
+    netpool::tools::child_process::options o;
+    o.stdout_pipe = true;
+    std::optional<netpool::tools::child_process> child;
+    try {
+        child.emplace(
+            [&]() -> int {
+                alarm(cfg.child_timeout_s);
+                child_result c;
+                c.setup_error = enter_namespace(cfg);
+                if (c.setup_error.empty()) {
+                    try {
+                        c = work();
+                    } catch (const std::exception& e) {
+                        c.run_error = std::string("exception: ") + e.what();
+                    }
+                }
+                c.ns_method = g_ns_method;
+                const std::string text = encode(c);
+                std::string_view rest = text;
+                while (!rest.empty()) {
+                    const auto n = ::write(1, rest.data(), rest.size());
+                    if (n <= 0) break;
+                    rest.remove_prefix(static_cast<std::size_t>(n));
+                }
+                return 0;
+            },
+            o);
+    } catch (const std::exception& e) {
+        out.run_error = e.what();
         return out;
     }
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-        out.run_error = errno_text("fork");
-        ::close(fds[0]);
-        ::close(fds[1]);
-        return out;
-    }
-    if (pid == 0) {
-        ::close(fds[0]);
-        alarm(cfg.child_timeout_s);
-        child_result c;
-        c.setup_error = enter_namespace(cfg);
-        if (c.setup_error.empty()) {
-            try {
-                c = work();
-            } catch (const std::exception& e) {
-                c.run_error = std::string("exception: ") + e.what();
-            }
-        }
-        c.ns_method = g_ns_method;
-        const std::string text = encode(c);
-        std::size_t off = 0;
-        while (off < text.size()) {
-            const auto n = ::write(fds[1], text.data() + off, text.size() - off);
-            if (n <= 0) break;
-            off += static_cast<std::size_t>(n);
-        }
-        ::close(fds[1]);
-        _exit(0);
-    }
-    ::close(fds[1]);
-    std::string text;
-    char buf[4096];
-    for (;;) {
-        const auto n = ::read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    const std::string text = child->read_all();
+    const int status = child->wait();
     out = decode(text);
-    if (WIFSIGNALED(status)) {
-        out.run_error = "the child running the benchmark was killed by signal " + std::to_string(WTERMSIG(status)) +
-                        (WTERMSIG(status) == SIGALRM ? " (timeout after " + std::to_string(cfg.child_timeout_s) + " s)"
-                                                     : std::string());
+    if (const auto sig = child->signal()) {
+        out.run_error = "the child running the benchmark was killed by signal " + std::to_string(*sig) +
+                        (*sig == SIGALRM ? " (timeout after " + std::to_string(cfg.child_timeout_s) + " s)"
+                                         : std::string());
     } else if (text.empty()) {
-        out.run_error = "the child running the benchmark reported nothing (exit status " +
-                        std::to_string(WEXITSTATUS(status)) + ")";
+        out.run_error = "the child running the benchmark reported nothing (exit status " + std::to_string(status) + ")";
     }
     return out;
 }
@@ -362,10 +346,10 @@ void report(benchmark::State& state, const config& cfg, child_result& res, std::
     state.counters["port_high"] = Counter(cfg.hi);
     state.counters["tcp_tw_reuse"] = Counter(0);
     state.counters["warmup_failures"] = Counter(static_cast<double>(res.warmup_failures));
-    for (const auto& [key, e] : res.r.errors) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
+    for (const auto& [key, e] : res.r.failures) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
     state.SetLabel("netns by " + res.ns_method + ", ports " + std::to_string(cfg.lo) + "-" + std::to_string(cfg.hi) + " (" +
                    std::to_string(cfg.ports()) + "), tcp_tw_reuse=0" +
-                   (res.r.errors.empty() ? std::string() : "; " + nb::describe_errors(res.r)));
+                   (res.r.failures.empty() ? std::string() : "; " + nb::describe_errors(res.r)));
 }
 
 template <class Work>

@@ -148,7 +148,7 @@ void bm_pooled(benchmark::State& state, const config& cfg, bool tls, std::size_t
         if (warm_failed > 0) {
             const std::string why = "warm-up: " + std::to_string(warm_failed) + " of " + std::to_string(warm) +
                                     " checkouts failed (last connect failure: " + p.last_failure().message() + ")";
-            state.SetLabel(why + (r.errors.empty() ? "" : "; " + nb::describe_errors(r)));
+            state.SetLabel(why + (r.failures.empty() ? "" : "; " + nb::describe_errors(r)));
         }
     }
 }

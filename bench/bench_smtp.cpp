@@ -90,15 +90,6 @@ struct config {
     }
 };
 
-/// tests/servers/smtp_server.py next to the build directory holding this executable
-/// (SRC/build-x/bench/bench_smtp -> SRC/tests/servers/smtp_server.py).
-std::string default_server_script() {
-    std::error_code ec;
-    const auto exe = std::filesystem::canonical("/proc/self/exe", ec);
-    if (ec) return "tests/servers/smtp_server.py";
-    return (exe.parent_path().parent_path().parent_path() / "tests" / "servers" / "smtp_server.py").string();
-}
-
 config read_config() {
     config c;
     c.targets = nb::split_list(nb::env_or("NETPOOL_BENCH_SMTP_TARGETS", "sink,starttls_auth"));
@@ -113,7 +104,7 @@ config read_config() {
     c.sink = nb::env_or("NETPOOL_BENCH_SMTP_SINK", "/usr/sbin/smtp-sink");
     c.source = nb::env_or("NETPOOL_BENCH_SMTP_SOURCE", "/usr/sbin/smtp-source");
     c.python = nb::env_or("NETPOOL_BENCH_PYTHON", "/usr/bin/python3");
-    c.server_script = nb::env_or("NETPOOL_BENCH_SMTP_SERVER", default_server_script());
+    c.server_script = nb::env_or("NETPOOL_BENCH_SMTP_SERVER", netpool::tools::source_tree_file("tests/servers/smtp_server.py"));
     for (const auto& t : c.targets)
         if (t != "sink" && t != "starttls_auth") {
             std::fprintf(stderr, "NETPOOL_BENCH_SMTP_TARGETS: unknown target '%s' (sink, starttls_auth)\n", t.c_str());
@@ -124,161 +115,13 @@ config read_config() {
 
 // ---- child processes --------------------------------------------------------------------
 
-/// A program run as a child: stdout and stderr each go to an anonymous temporary file (or
-/// stdout to a pipe, to read a READY line), and the child dies with this process
-/// (PR_SET_PDEATHSIG). The destructor stops it (SIGTERM, then SIGKILL) and reaps it.
-class child_process {
-public:
-    child_process(const std::vector<std::string>& argv, bool stdout_pipe) {
-        out_fd_ = stdout_pipe ? -1 : anonymous_file();
-        err_fd_ = anonymous_file();
-        int pipe_fds[2] = {-1, -1};
-        if (stdout_pipe && ::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        const pid_t parent = ::getpid();
-        std::fflush(nullptr);
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            // Only async-signal-safe calls from here to exec.
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(127);
-            const int devnull = ::open("/dev/null", O_RDONLY);
-            ::dup2(devnull, 0);
-            ::dup2(stdout_pipe ? pipe_fds[1] : out_fd_, 1);
-            ::dup2(err_fd_, 2);
-            ::execv(args[0], args.data());
-            static constexpr char msg[] = "exec failed\n";
-            [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
-            ::_exit(127);
-        }
-        if (stdout_pipe) {
-            ::close(pipe_fds[1]);
-            out_pipe_ = pipe_fds[0];
-        }
-    }
-    ~child_process() {
-        if (!reaped_) {
-            ::kill(pid_, SIGTERM);
-            for (int i = 0; i < 100 && !exited(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            if (!reaped_) {
-                ::kill(pid_, SIGKILL);
-                wait();
-            }
-        }
-        for (int fd : {out_fd_, err_fd_, out_pipe_})
-            if (fd >= 0) ::close(fd);
-    }
-    child_process(const child_process&) = delete;
-    child_process& operator=(const child_process&) = delete;
+using netpool::tools::child_process;
 
-    /// Blocks until the child exits; its exit status, or 128 + the signal that ended it.
-    int wait() {
-        if (!reaped_) {
-            int st = 0;
-            while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-            }
-            reaped_ = true;
-            status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-        }
-        return status_;
-    }
-    bool exited() {
-        if (reaped_) return true;
-        int st = 0;
-        if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
-        reaped_ = true;
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-        return true;
-    }
-    /// One line from the stdout pipe, or nullopt if none came within `timeout` (or the
-    /// child closed it).
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const auto until = nb::bench_clock::now() + timeout;
-        while (true) {
-            if (const auto nl = pending_.find('\n'); nl != std::string::npos) {
-                std::string line = pending_.substr(0, nl);
-                pending_.erase(0, nl + 1);
-                return line;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - nb::bench_clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd p{out_pipe_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-            char buf[256];
-            const auto n = ::read(out_pipe_, buf, sizeof buf);
-            if (n <= 0) return std::nullopt;
-            pending_.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    std::string stdout_text() const { return read_all(out_fd_); }
-    /// The last `max` bytes the child wrote to stderr, on one line.
-    std::string stderr_tail(std::size_t max = 600) const {
-        std::string s = read_all(err_fd_);
-        if (s.size() > max) s = "..." + s.substr(s.size() - max);
-        for (auto& ch : s)
-            if (ch == '\n' || ch == '\r') ch = ' ';
-        while (!s.empty() && s.back() == ' ') s.pop_back();
-        return s;
-    }
-
-private:
-    static int anonymous_file() {
-        char path[] = "/tmp/netpool-bench-smtp-XXXXXX";
-        const int fd = ::mkstemp(path);
-        if (fd < 0) throw std::runtime_error("mkstemp failed");
-        ::unlink(path);
-        return fd;
-    }
-    static std::string read_all(int fd) {
-        std::string s;
-        if (fd < 0) return s;
-        char buf[4096];
-        off_t at = 0;
-        while (true) {
-            const auto n = ::pread(fd, buf, sizeof buf, at);
-            if (n <= 0) break;
-            s.append(buf, static_cast<std::size_t>(n));
-            at += n;
-        }
-        return s;
-    }
-
-    pid_t pid_ = -1;
-    int out_fd_ = -1, err_fd_ = -1, out_pipe_ = -1;
-    bool reaped_ = false;
-    int status_ = -1;
-    std::string pending_;
-};
-
-/// A port on 127.0.0.1 nobody listens on right now (the kernel's choice for a bound socket,
-/// released again): for servers that cannot report the port they picked.
-std::uint16_t free_loopback_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    std::uint16_t port = 0;
-    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0) ::close(fd);
-    return port;
-}
-
-bool accepts_connections(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
+/// Started as a child: stdout to a pipe (for a READY line) or to a file (smtp-sink's count).
+child_process::options child_options(bool stdout_pipe) {
+    child_process::options o;
+    o.stdout_pipe = stdout_pipe;
+    return o;
 }
 
 bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
@@ -294,18 +137,14 @@ struct sink_server {
             return cfg.sink + " not found: Postfix's smtp-sink is not installed (apt-get install postfix; "
                               "scripts/setup postfix)";
         for (int attempt = 0; attempt < 5; ++attempt) {
-            port = free_loopback_port();
+            port = netpool::tools::free_loopback_port();
             std::vector<std::string> argv{cfg.sink};
             if (::geteuid() == 0) argv.insert(argv.end(), {"-u", "nobody"});  // it refuses to run as root
             argv.insert(argv.end(), {"-c", "127.0.0.1:" + std::to_string(port), "1000"});
-            proc = std::make_unique<child_process>(argv, false);
-            const auto until = nb::bench_clock::now() + std::chrono::seconds(5);
-            while (nb::bench_clock::now() < until) {
-                if (proc->exited()) break;
-                if (accepts_connections(port)) return {};
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-            if (!proc->exited()) return "smtp-sink did not listen on 127.0.0.1:" + std::to_string(port) + " within 5 s";
+            proc = std::make_unique<child_process>(argv, child_options(false));
+            auto why = netpool::tools::wait_until_listening(*proc, port, std::chrono::seconds(5), "smtp-sink");
+            if (why.empty()) return {};
+            if (!proc->exited()) return why;
             // Lost the port to someone else between the probe and its bind: try another.
             if (proc->stderr_tail().find("in use") == std::string::npos)
                 return "smtp-sink exited at once (status " + std::to_string(proc->wait()) + "): " + proc->stderr_tail();
@@ -329,37 +168,20 @@ struct aiosmtpd_server {
     std::unique_ptr<child_process> proc;
     std::string user = "bench";
     std::string password;
-    std::string password_file;
-
-    ~aiosmtpd_server() {
-        proc.reset();
-        if (!password_file.empty()) ::unlink(password_file.c_str());
-    }
+    std::optional<netpool::tools::password_file> pw;
 
     std::string start(const config& cfg) {
         if (!executable(cfg.python)) return cfg.python + " not found (Debian's python3, which sees python3-aiosmtpd)";
         if (::access(cfg.server_script.c_str(), R_OK) != 0)
             return cfg.server_script + " not found (set NETPOOL_BENCH_SMTP_SERVER to tests/servers/smtp_server.py)";
-        std::random_device rd;
-        std::mt19937_64 rng(rd());
-        char pw[33];
-        std::snprintf(pw, sizeof pw, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                      static_cast<unsigned long long>(rng()));
-        password = pw;
-        char path[] = "/tmp/netpool-bench-smtp-pw-XXXXXX";
-        const int fd = ::mkstemp(path);  // mode 0600
-        if (fd < 0) return "mkstemp failed";
-        password_file = path;
-        const std::string line = password + "\n";
-        const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-        ::close(fd);
-        if (!written) return "could not write the password file";
+        pw.emplace();
+        password = pw->password();
         const auto& pki = nb::test_pki();
         proc = std::make_unique<child_process>(
             std::vector<std::string>{cfg.python, cfg.server_script, "--mode", "starttls", "--host", "127.0.0.1",
                                      "--port", "0", "--cert", pki.cert, "--key", pki.key, "--user", user,
-                                     "--password-file", password_file},
-            true);
+                                     "--password-file", pw->path()},
+            child_options(true));
         const auto line_read = proc->read_line(std::chrono::seconds(20));
         if (line_read && line_read->rfind("READY ", 0) == 0) {
             port = static_cast<std::uint16_t>(std::stoul(line_read->substr(6)));
@@ -554,7 +376,7 @@ void bm_sink_smtp_source(benchmark::State& state, const config& cfg, bool reuse)
         if (reuse) argv.push_back("-d");
         argv.push_back("127.0.0.1:" + std::to_string(sink.port));
         const auto t0 = nb::bench_clock::now();
-        child_process source(argv, false);
+        child_process source(argv, child_options(false));
         const int status = source.wait();
         const double seconds = std::chrono::duration<double>(nb::bench_clock::now() - t0).count();
         const std::string err = source.stderr_tail();

@@ -1,8 +1,13 @@
 // Shared pieces of the benchmark suites: process measurements, an echo server on its own
-// threads, throwaway certificates, and latency percentiles.
+// threads or in a child process, and the suites' throwaway certificates. The load driver,
+// latencies, child processes and the PKI itself are netpool::tools (tools/), shared with
+// the netpool command.
 #pragma once
 
 #include <netpool/echo/server.hpp>
+#include <netpool/tools/child_process.hpp>
+#include <netpool/tools/load.hpp>
+#include <netpool/tools/pki.hpp>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -33,12 +38,9 @@ std::size_t trimmed_resident_bytes();
 /// where resident bytes are what the process actually costs: report both.
 std::size_t heap_in_use_bytes();
 
-/// A throwaway CA and a server certificate for 127.0.0.1/localhost, made with the openssl
-/// command in a temporary directory removed at exit. Made once per process.
-struct pki {
-    std::string ca, cert, key;
-};
-const pki& test_pki();
+/// The suites' throwaway CA and server certificate for 127.0.0.1/localhost (removed at
+/// exit). Made once per process.
+const tools::throwaway_pki& test_pki();
 
 /// An echo server (plain or TLS) on 127.0.0.1 with its own io_context run by `threads`
 /// threads, so client and server do not share an event loop.
@@ -75,30 +77,16 @@ public:
     /// run by `threads` threads in the child, and returns once they all listen. Throws
     /// std::runtime_error (with the child's reason) if the child cannot start them.
     explicit server_process(const std::vector<listener>& listeners, unsigned threads = 1);
-    ~server_process();
     server_process(const server_process&) = delete;
     server_process& operator=(const server_process&) = delete;
     /// The port of listeners[i].
     std::uint16_t port(std::size_t i) const { return ports_.at(i); }
 
 private:
-    int pid_ = -1;
+    std::optional<tools::child_process> child_;
     std::vector<std::uint16_t> ports_;
 };
 
-/// Latency samples in microseconds.
-struct latencies {
-    std::vector<double> us;
-    void reserve(std::size_t n) { us.reserve(n); }
-    void add(double v) {
-        us.push_back(v);
-        sorted_ = false;
-    }
-    /// q in [0,1]; sorts on first use after an add. 0 when empty.
-    double percentile(double q);
-
-private:
-    bool sorted_ = false;
-};
+using tools::latencies;
 
 }  // namespace netpool::bench

@@ -1,5 +1,6 @@
-// The load driver shared by bench_scaling and bench_ports: a fixed number of echo requests
-// run by `concurrency` coroutines on one io_context, in three shapes:
+// The echo load of bench_scaling and bench_ports (over tools::drive, the driver the netpool
+// command uses too): a fixed number of echo requests run by `concurrency` coroutines on one
+// io_context, in three shapes:
 //   baseline   a new connection per request: TCP connect (+ TLS), greeting, one request, close;
 //   pooled     checkout from a netpool::pool, one request, checkin (discard on error);
 //   dedicated  M connections opened beforehand, each driven by its own coroutine (no pool):
@@ -8,6 +9,10 @@
 #pragma once
 
 #include "common.hpp"
+
+#include <netpool/tools/load.hpp>
+#include <netpool/tools/pool_run.hpp>
+#include <netpool/tools/progress.hpp>
 
 #include <netpool/netpool.hpp>
 #include <netpool/echo/adapter.hpp>
@@ -151,33 +156,21 @@ inline std::string error_key(const std::error_code& ec) {
     return std::string(cat.name()) + ":" + std::to_string(ec.value());
 }
 
-struct error_count {
-    std::string message;
-    std::size_t count = 0;
-};
-
-struct load_result {
-    std::size_t ok = 0, failed = 0;
-    std::map<std::string, error_count> errors;  ///< by error_key
-    double seconds = 0;
-    latencies lat;  ///< of successful operations, µs
+/// tools::load_result with what the baseline counts besides.
+struct load_result : tools::load_result {
     std::size_t connected = 0, peak_connected = 0;  ///< baseline: sockets connected at once
 
-    double ops_per_s() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
-    void record_error(const std::error_code& ec) {
-        auto& e = errors[error_key(ec)];
-        if (e.count++ == 0) e.message = ec.message();
-    }
+    double ops_per_s() const { return per_second(); }
     std::size_t errors_with(const std::string& key) const {
-        auto it = errors.find(key);
-        return it == errors.end() ? 0 : it->second.count;
+        auto it = failures.find(key);
+        return it == failures.end() ? 0 : it->second.count;
     }
 };
 
 /// "errno:EADDRNOTAVAIL Cannot assign requested address x938; ..." (empty without errors).
 inline std::string describe_errors(const load_result& r) {
     std::string s;
-    for (const auto& [key, e] : r.errors) {
+    for (const auto& [key, e] : r.failures) {
         if (!s.empty()) s += "; ";
         s += key + " " + e.message + " x" + std::to_string(e.count);
     }
@@ -199,51 +192,29 @@ inline void report(benchmark::State& state, load_result& r, std::size_t concurre
     state.counters["p99_us"] = Counter(r.lat.percentile(0.99));
     // One counter per distinct error, keyed "err:<category>:<value>"; the label carries
     // the messages ("<category>:<value> <message> x<count>; ...").
-    for (const auto& [key, e] : r.errors) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
+    for (const auto& [key, e] : r.failures) state.counters["err:" + key] = Counter(static_cast<double>(e.count));
     state.SetLabel(describe_errors(r));
 }
 
 // ---- the driver -------------------------------------------------------------------------
 
 /// Runs `total` operations with `concurrency` coroutines (coroutine i calls op(i, reply)
-/// until the shared count is used up) on `ioc`, and measures from the first spawn to the
-/// last completion. op returns asio::awaitable<std::error_code>. Stops `ioc` at the end (a
-/// pool's idle workers would otherwise keep it running).
+/// until the shared count is used up) on `ioc` through tools::drive; op returns
+/// asio::awaitable<std::error_code>, counted by error_key(). An exception counts as
+/// errc::adapter_exception. Progress on stderr as tools::progress_wanted() says.
 template <class Op>
 load_result drive(asio::io_context& ioc, std::size_t total, std::size_t concurrency, load_result r, Op op) {
-    r.lat.reserve(total);
-    std::size_t next = 0;
-    std::size_t running = concurrency;
-    bench_clock::time_point t0, t1;
-    auto worker = [&](std::size_t index) -> asio::awaitable<void> {
-        std::string reply;
-        while (next < total) {
-            ++next;
-            const auto s = bench_clock::now();
-            std::error_code ec;
-            try {
-                ec = co_await op(index, reply);
-            } catch (const std::exception&) {
-                ec = make_error_code(errc::adapter_exception);
-            }
-            if (ec) {
-                ++r.failed;
-                r.record_error(ec);
-            } else {
-                ++r.ok;
-                r.lat.add(std::chrono::duration<double, std::micro>(bench_clock::now() - s).count());
-            }
-        }
-        if (--running == 0) {
-            t1 = bench_clock::now();
-            ioc.stop();
-        }
-    };
-    ioc.restart();
-    t0 = bench_clock::now();
-    for (std::size_t i = 0; i < concurrency; ++i) asio::co_spawn(ioc, worker(i), asio::detached);
-    ioc.run();
-    r.seconds = std::chrono::duration<double>(t1 - t0).count();
+    std::vector<std::string> replies(concurrency);
+    tools::progress shown("bench", total, tools::progress_wanted());
+    const tools::load_options o{total, concurrency, &shown, [](const std::exception&) {
+                                    const auto ec = make_error_code(errc::adapter_exception);
+                                    return tools::outcome::failure(error_key(ec), ec.message());
+                                }};
+    static_cast<tools::load_result&>(r) = tools::drive(ioc, o, [&](std::size_t i) -> asio::awaitable<tools::outcome> {
+        const std::error_code ec = co_await op(i, replies[i]);
+        if (ec) co_return tools::outcome::failure(error_key(ec), ec.message());
+        co_return tools::outcome::success();
+    });
     return r;
 }
 
@@ -318,29 +289,9 @@ inline pool_options bench_pool_options(const pool_shape& shape) {
     return po;
 }
 
-/// Opens `n` connections of the pool before timing: n coroutines check out at once and
-/// give back only when all n hold a lease (so the pool must grow to n). Returns the number
+/// Opens `n` connections of the pool before timing (tools::warm_pool). Returns the number
 /// of checkouts that failed.
-inline std::size_t warm_pool(asio::io_context& ioc, pool& p, std::size_t n) {
-    std::size_t holding = 0, finished = 0, failed = 0;
-    asio::steady_timer all_held(ioc, bench_clock::time_point::max());
-    auto one = [&]() -> asio::awaitable<void> {
-        auto [ec, l] = co_await p.checkout();
-        if (ec) {
-            ++failed;
-        } else {
-            ++holding;
-        }
-        if (holding + failed == n) all_held.cancel();
-        else co_await all_held.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-        l.release();
-        if (++finished == n) ioc.stop();
-    };
-    ioc.restart();
-    for (std::size_t i = 0; i < n; ++i) asio::co_spawn(ioc, one(), asio::detached);
-    ioc.run();
-    return failed;
-}
+inline std::size_t warm_pool(asio::io_context& ioc, pool& p, std::size_t n) { return tools::warm_pool(ioc, p, n).failed; }
 
 /// One pooled operation: checkout, request, checkin; a failed request discards its lease.
 inline auto pooled_op(pool& p, const echo::adapter& proto, const echo_target& t) {
@@ -354,16 +305,7 @@ inline auto pooled_op(pool& p, const echo::adapter& proto, const echo_target& t)
     };
 }
 
-/// Closes a pool and lets its workers finish (bounded).
-inline void close_pool(asio::io_context& ioc, pool& p) {
-    bool done = false;
-    p.async_drain(std::chrono::seconds(2), [&](std::error_code) { done = true; });
-    ioc.restart();
-    const auto until = bench_clock::now() + std::chrono::seconds(5);
-    while (!done && bench_clock::now() < until) ioc.run_for(std::chrono::milliseconds(50));
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-}
+using tools::close_pool;
 
 struct dedicated_set {
     std::vector<std::unique_ptr<connection>> conns;
