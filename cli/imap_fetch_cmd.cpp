@@ -45,7 +45,8 @@ constexpr std::string_view usage_tail =
     "  --top N                  how many of the newest messages (default 10)\n"
     "output:\n"
     "  --headers                print each message's whole header under its line\n"
-    "  --json                   one JSON object instead of text\n"
+    "  --json                   one JSON object instead of text (and on any failure,\n"
+    "                           {\"error\": {\"where\", \"what\", \"hint\"}})\n"
     "  --redact                 show neither the user name nor the host ([user], [host])\n\n"
     "Exit status: 0 fetched, 1 the server could not be used (the cause is printed), 2 a\n"
     "mistake in the options.\n";

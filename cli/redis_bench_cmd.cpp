@@ -62,7 +62,9 @@ constexpr std::string_view usage =
     "  --requests N             commands per mode (default 10000)\n"
     "  --concurrency C          commands in flight; the pool's size (default 10)\n"
     "output:\n"
-    "  --json                   one JSON object instead of the table\n\n"
+    "  --json                   one JSON object instead of the table (and on any failure,\n"
+    "                           {\"error\": {\"where\", \"what\"}})\n"
+    "  --progress               progress on stderr even when it is not a terminal\n\n"
     "Exit status: 0 every command succeeded, 1 some failed or the server could not be used,\n"
     "2 a mistake in the options.\n";
 
