@@ -30,7 +30,8 @@ secret='Pa55-w0rd-for-the-"imap"-cli-test'
 # A build with -Dtls=disabled refuses every TLS mode with its own error; its checks below use
 # a clear-text login instead, and the TLS checks against Dovecot are skipped (and said so).
 tls_built=1
-if "$netpool" imap-fetch --user alice --password-env HOME --tls implicit 2>&1 | grep -qF "built without TLS"; then
+tls_probe=$("$netpool" imap-fetch --user alice --password-env HOME --tls implicit 2>&1)
+if [[ $tls_probe == *"built without TLS"* ]]; then
   tls_built=0
 fi
 
