@@ -1,6 +1,7 @@
 // The pool's I/O side: each worker is a short coroutine that asks pool_state what to do
 // and does it, every step bounded by a timeout.
 #include <netpool/pool.hpp>
+#include <netpool/detail/pool_impl.hpp>
 #include <netpool/transport.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include <future>
+#include <new>
 #include <stdexcept>
 
 namespace netpool {
@@ -123,11 +125,15 @@ pool_impl::~pool_impl() {
     if (permits_) permits_->detach(this);
 }
 
-waiter_base::~waiter_base() {
-    // A connection handed over to a completion that never ran (its handler was destroyed
-    // with its io_context): a lease made and dropped here checks it back in.
-    if (result_node && impl) netpool::lease dropped = impl->make_lease(*result_node);
-}
+// A checkout's queue record lives in its op (checkout_op::link, in the public header, which
+// cannot see waiter_rec).
+static_assert(sizeof(waiter_rec) <= sizeof(checkout_op::link) && alignof(waiter_rec) <= alignof(std::max_align_t),
+              "checkout_op::link is too small for waiter_rec");
+namespace {
+waiter_rec& link_of(checkout_op& op) noexcept { return *std::launder(reinterpret_cast<waiter_rec*>(op.link)); }
+}  // namespace
+
+checkout_op::~checkout_op() = default;  // the link is trivially destructible
 
 void pool_impl::start() {
     std::lock_guard lk(mu_);
@@ -150,11 +156,15 @@ void pool_impl::wake(node_rec& n) {
 }
 
 void pool_impl::complete(waiter_rec& rec, node_rec* n, std::error_code ec) {
-    auto* w = static_cast<waiter_base*>(rec.owner);
-    w->result_node = n;
-    w->result_ec = ec;
-    if (w->ref) w->ref->w = nullptr;
-    w->post_completion();
+    finish(*static_cast<checkout_op*>(rec.owner), n, ec);
+}
+
+void pool_impl::finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept {
+    // The node is leased to this op: the lease made here under the lock is only moved after.
+    if (n) op.result = make_lease(*n);
+    op.result_ec = ec;
+    if (op.cancel) op.cancel->op = nullptr;
+    op.post_completion();
 }
 
 void pool_impl::arm(time_point t) {
@@ -180,14 +190,14 @@ void pool_impl::abort_lease(node_rec& n) {
 void pool_impl::drained(std::error_code ec) {
     drained_ = true;
     drained_ec_ = ec;
-    for (auto& d : drains_) d->post_completion(ec);
+    for (auto& d : drains_) d.release()->post_completion(ec);
     drains_.clear();
     timer_.cancel();
 }
 
-void pool_impl::add_drain(std::unique_ptr<drain_base> d, std::chrono::milliseconds deadline) {
+void pool_impl::add_drain(std::unique_ptr<drain_op> d, std::chrono::milliseconds deadline) {
     std::lock_guard lk(mu_);
-    if (drained_) return d->post_completion(drained_ec_);
+    if (drained_) return d.release()->post_completion(drained_ec_);
     drains_.push_back(std::move(d));
     const auto t = now();
     state_.drain(t, later(t, deadline));  // a huge deadline means "wait for every lease"
@@ -199,38 +209,44 @@ void pool_impl::close_now() {
     state_.drain(t, t);
 }
 
-void pool_impl::enqueue(std::unique_ptr<waiter_base> w, std::chrono::milliseconds timeout) {
-    std::lock_guard lk(mu_);
-    if (w->ref && w->ref->cancelled) {
-        // Cancelled between the slot's assignment and here (from another thread).
-        w->result_ec = errc::cancelled;
-        w.release()->post_completion();
+void pool_impl::enqueue(std::unique_lock<std::mutex>& lk, checkout_op* op, std::chrono::milliseconds timeout) {
+    waiter_rec& rec = *new (op->link) waiter_rec{};
+    rec.owner = op;
+    if (op->cancel && op->cancel->cancelled) {
+        finish(*op, nullptr, errc::cancelled);  // cancelled (from another thread) before it was queued
+        lk.unlock();
         return;
     }
-    // From here the waiter belongs to the queue, or to its posted completion: checkout()
-    // may complete it before returning (a connection handed over at once), and complete()
-    // clears ref->w, so ref->w is set before, never after.
-    waiter_base* raw = w.release();
-    if (raw->ref) raw->ref->w = raw;
+    // From here the op belongs to the queue, or to its posted completion: checkout() may
+    // complete it before returning (a connection handed over at once), and finish() clears
+    // cancel->op, so cancel->op is set before, never after.
+    if (op->cancel) op->cancel->op = op;
     const auto t = now();
-    const auto o = state_.checkout(&raw->rec, t, later(t, timeout));  // a huge timeout: no deadline
-    if (o.queued) return;
-    if (raw->ref) raw->ref->w = nullptr;
-    raw->result_node = o.node;
-    raw->result_ec = o.ec;
-    raw->post_completion();
+    const auto o = state_.checkout(&rec, t, later(t, timeout));  // a huge timeout: no deadline
+    if (!o.queued) finish(*op, o.node, o.ec);
+    lk.unlock();
 }
 
-void pool_impl::cancel_waiter(waiter_ref& ref) {
+void pool_impl::cancel_checkout(cancel_ref& ref) noexcept {
     std::lock_guard lk(mu_);
-    if (!ref.w) {
+    if (!ref.op) {
         ref.cancelled = true;  // not queued yet (or already completed: then it changes nothing)
         return;
     }
-    if (!state_.cancel(ref.w->rec, now())) return;
-    waiter_base* w = std::exchange(ref.w, nullptr);
-    w->result_ec = errc::cancelled;
-    w->post_completion();
+    if (!state_.cancel(link_of(*ref.op), now())) return;
+    finish(*ref.op, nullptr, errc::cancelled);
+}
+
+netpool::lease pool_impl::try_or_lock(std::error_code& ec, std::unique_lock<std::mutex>& lk) {
+    std::unique_lock held(mu_);
+    node_rec* n = state_.try_lease(coarse_now());
+    ec.clear();
+    if (!n) {
+        lk = std::move(held);  // a miss: the caller queues under this same lock
+        return {};
+    }
+    held.unlock();
+    return make_lease(*n);
 }
 
 netpool::lease pool_impl::try_now(std::error_code& ec, bool count_failure) {
@@ -391,13 +407,15 @@ pool::~pool() {
 asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::milliseconds timeout) {
     auto impl = impl_;  // this pool object may be moved while we wait
     std::error_code ec;
-    if (lease l = impl->try_now(ec, false)) co_return std::pair{ec, std::move(l)};
+    std::unique_lock<std::mutex> lk;
+    if (lease l = impl->try_or_lock(ec, lk); l || ec) co_return std::pair{ec, std::move(l)};
+    // A miss: `lk` holds the pool's lock. The initiation below runs on this thread, before
+    // this coroutine yields to anything else, and queues under that same lock.
     auto token = asio::experimental::as_tuple(asio::use_awaitable);
     auto [e, l] = co_await asio::async_initiate<decltype(token), void(std::error_code, lease)>(
-        [](auto handler, std::shared_ptr<detail::pool_impl> p, std::chrono::milliseconds t) {
-            detail::pool_impl::start_checkout(std::move(p), std::move(handler), t);
-        },
-        token, impl, timeout);
+        [](auto handler, const std::shared_ptr<detail::pool_impl>& p, std::unique_lock<std::mutex>* held,
+           std::chrono::milliseconds t) { detail::queue_new_checkout(p, *held, std::move(handler), t); },
+        token, impl, &lk, timeout);
     co_return std::pair{e, std::move(l)};
 }
 
@@ -407,10 +425,12 @@ lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code
     if (running_in_this_thread(impl_->executor()))
         throw std::logic_error("netpool::pool::checkout_blocking called from a thread running the pool's io_context: "
                                "it would wait for itself; use async_checkout there");
-    if (lease l = impl_->try_now(ec, false)) return l;
+    std::unique_lock<std::mutex> lk;
+    if (lease l = impl_->try_or_lock(ec, lk); l || ec) return l;
     std::promise<std::pair<std::error_code, lease>> done;
     auto result = done.get_future();
-    async_checkout(timeout, [&done](std::error_code e, lease l) { done.set_value({e, std::move(l)}); });
+    detail::queue_new_checkout(impl_, lk, [&done](std::error_code e, lease l) { done.set_value({e, std::move(l)}); },
+                               timeout);
     auto [e, l] = result.get();
     ec = e;
     return std::move(l);
@@ -423,5 +443,25 @@ const std::string& pool::name() const noexcept { return impl_->name(); }
 const endpoint& pool::remote() const noexcept { return impl_->remote(); }
 std::error_code pool::last_failure() const { return impl_->last_failure(); }
 asio::any_io_executor pool::get_executor() const noexcept { return impl_->executor(); }
+std::chrono::milliseconds pool::default_timeout() const noexcept { return impl_->options().checkout_timeout; }
+const any_adapter& pool::adapter() const noexcept { return impl_->adapter(); }
+
+namespace detail {
+asio::any_io_executor executor_of(const pool_impl& p) noexcept { return p.executor(); }
+netpool::lease try_or_lock(pool_impl& p, std::error_code& ec, std::unique_lock<std::mutex>& lk) {
+    return p.try_or_lock(ec, lk);
+}
+std::shared_ptr<cancel_ref> make_cancel_ref() { return std::make_shared<cancel_ref>(); }
+void cancel_checkout(const std::weak_ptr<pool_impl>& p, cancel_ref& ref) noexcept {
+    if (auto impl = p.lock()) impl->cancel_checkout(ref);
+}
+void queue_checkout(pool_impl& p, std::unique_lock<std::mutex>& lk, checkout_op* op,
+                    std::chrono::milliseconds timeout) {
+    p.enqueue(lk, op, timeout);
+}
+void start_drain(pool_impl& p, std::unique_ptr<drain_op> op, std::chrono::milliseconds deadline) {
+    p.add_drain(std::move(op), deadline);
+}
+}  // namespace detail
 
 }  // namespace netpool

@@ -1,5 +1,6 @@
 // The pool manager and its global connection budget.
 #include <netpool/registry.hpp>
+#include <netpool/detail/pool_impl.hpp>
 
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>

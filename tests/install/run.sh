@@ -39,11 +39,14 @@ pcdir=$stage/root$libdir/pkgconfig
 for pc in netpool netpool-echo netpool-smtp netpool-imap netpool-redis; do
   [[ -f $pcdir/$pc.pc ]] || die "$pcdir/$pc.pc was not installed"
 done
-for h in netpool/pool.hpp netpool/lease.hpp netpool/detail/pool_impl.hpp netpool/config.hpp \
+for h in netpool/pool.hpp netpool/lease.hpp netpool/registry.hpp netpool/config.hpp \
          netpool/kit.hpp netpool/kit/session.hpp netpool/keyed_client.hpp netpool/base64.hpp \
          netpool/echo/adapter.hpp netpool/echo/server.hpp netpool/smtp/mailer.hpp netpool/imap/client.hpp netpool/redis/client.hpp; do
   [[ -f $stage/root$prefix/include/$h ]] || die "header $h was not installed under $prefix/include"
 done
+
+# The implementation's headers stay in the source tree (core/meson.build).
+[[ ! -e $stage/root$prefix/include/netpool/detail ]] || die "include/netpool/detail/ was installed"
 
 # The sysroot prefixes every -I and -L with the staging directory; the system's own .pc
 # files (openssl, nlohmann_json) stay reachable through the default search path.
@@ -72,6 +75,24 @@ all_cflags=$(pkg-config --cflags netpool netpool-echo netpool-smtp netpool-imap 
 step "building the consumer"
 # shellcheck disable=SC2086  # word splitting of pkg-config output is intended
 c++ -std=c++20 -o "$stage/consumer" "$here/consumer/main.cpp" $cflags $libs || die "the consumer did not build"
+
+# Every header a consumer's compilation reads from the staged tree: the consumer's own, and
+# every protocol's public headers besides; none under detail/ (the installed headers must
+# stand on their own). Captured first: `grep -q` at the end of a pipe under pipefail can
+# make the producer die of SIGPIPE and the check pass by mistake.
+printf '#include <netpool/netpool.hpp>\n#include <netpool/kit.hpp>\n#include <netpool/keyed_client.hpp>\n#include <netpool/smtp/mailer.hpp>\n#include <netpool/imap/client.hpp>\n#include <netpool/redis/client.hpp>\n' \
+  >"$stage/all_headers.cpp"
+deps=""
+for src in "$here/consumer/main.cpp" "$stage/all_headers.cpp"; do
+  # shellcheck disable=SC2086  # word splitting of pkg-config output is intended
+  out=$(c++ -std=c++20 -M "$src" $all_cflags) || die "c++ -M $src failed"
+  deps+=$(tr ' \\' '\n\n' <<<"$out")$'\n'
+done
+staged=$(grep -c -- "^$stage/root$prefix/include/netpool/" <<<"$deps" || true)
+[[ $staged -gt 0 ]] || die "the consumers read no header from the staged include directory"
+detail_read=$(grep -- "/netpool/detail/" <<<"$deps" || true)
+[[ -z $detail_read ]] || die "a consumer includes a detail/ header: $(head -3 <<<"$detail_read")"
+step "the consumers read $staged installed netpool headers, none under detail/"
 
 step "running the consumer"
 timeout 60 "$stage/consumer" || die "the consumer failed"

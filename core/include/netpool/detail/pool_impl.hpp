@@ -1,5 +1,6 @@
 // The pool's I/O side: workers (one coroutine per connection), waiters, timers. Decisions
-// are pool_state's; this file performs them. Visible only because checkout is a template.
+// are pool_state's; this file performs them. Internal: not installed; the public pool.hpp
+// reaches it through the few functions it declares in netpool::detail.
 #pragma once
 
 #include <netpool/adapter.hpp>
@@ -7,15 +8,11 @@
 #include <netpool/endpoint.hpp>
 #include <netpool/events.hpp>
 #include <netpool/options.hpp>
+#include <netpool/pool.hpp>
 #include <netpool/detail/pool_state.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
@@ -31,33 +28,12 @@ namespace asio::ssl { class context; }
 namespace netpool::detail {
 
 struct worker;
-class pool_impl;
 
-
-struct waiter_base;
-/// Reference from a cancellation slot to its waiter; null before it is queued and once it
+/// Reference from a cancellation slot to its checkout; null before it is queued and once it
 /// completed. Both fields are guarded by the pool's mutex.
-struct waiter_ref {
-    waiter_base* w = nullptr;
-    bool cancelled = false;  ///< a cancellation arrived before the waiter was queued
-};
-
-/// A queued checkout. Completion runs on the handler's executor, never inline.
-struct waiter_base {
-    waiter_rec rec;
-    std::shared_ptr<pool_impl> impl;
-    node_rec* result_node = nullptr;
-    std::error_code result_ec;
-    std::shared_ptr<waiter_ref> ref;  // shared with the cancellation slot, if any
-    virtual ~waiter_base();
-    /// Post the completion to the handler's executor (called with the pool lock held).
-    virtual void post_completion() = 0;
-};
-
-
-struct drain_base {
-    virtual ~drain_base() = default;
-    virtual void post_completion(std::error_code ec) = 0;
+struct cancel_ref {
+    checkout_op* op = nullptr;
+    bool cancelled = false;  ///< a cancellation arrived before the op was queued
 };
 
 class pool_impl final : public io_sink, public std::enable_shared_from_this<pool_impl> {
@@ -75,10 +51,12 @@ public:
     /// Fast path shared by every checkout: a lease if a connection is free now.
     netpool::lease try_now(std::error_code& ec, bool count_failure);
 
-    template <class Handler>
-    static void start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout);
-    template <class Handler>
-    static void start_drain(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds deadline);
+    /// try_now, but on a miss returns with `lk` holding the lock (see detail::try_or_lock).
+    netpool::lease try_or_lock(std::error_code& ec, std::unique_lock<std::mutex>& lk);
+    /// Under `lk`: queue op, or complete it at once; unlocks.
+    void enqueue(std::unique_lock<std::mutex>& lk, checkout_op* op, std::chrono::milliseconds timeout);
+    void cancel_checkout(cancel_ref& ref) noexcept;
+    void add_drain(std::unique_ptr<drain_op> d, std::chrono::milliseconds deadline);
 
     void checkin(worker& w, bool discard, bool skip_reset) noexcept;
     void close_now();
@@ -104,9 +82,8 @@ public:
 private:
     /// One worker's coroutine: ask pool_state, act, report, until told to exit.
     static asio::awaitable<void> run_worker(std::shared_ptr<pool_impl> p, std::shared_ptr<worker> w);
-    void enqueue(std::unique_ptr<waiter_base> w, std::chrono::milliseconds timeout);
-    void cancel_waiter(waiter_ref& ref);
-    void add_drain(std::unique_ptr<drain_base> d, std::chrono::milliseconds deadline);
+    /// Delivers a completed checkout (lock held): the lease is made here, posted with op.
+    void finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept;
     void on_timer(std::error_code ec);
 
     asio::any_io_executor ex_;
@@ -118,77 +95,10 @@ private:
     mutable std::mutex mu_;
     pool_state state_;
     asio::steady_timer timer_;
-    std::vector<std::unique_ptr<drain_base>> drains_;
+    std::vector<std::unique_ptr<drain_op>> drains_;
     bool drained_ = false;
     std::error_code drained_ec_;
 };
-
-template <class Handler>
-struct waiter_impl final : waiter_base {
-    using executor_type = asio::associated_executor_t<Handler, asio::any_io_executor>;
-    waiter_impl(Handler&& h, const asio::any_io_executor& fallback)
-        : handler(std::move(h)), work(asio::get_associated_executor(handler, fallback)) {}
-
-    void post_completion() override {
-        auto ex = work.get_executor();
-        // The posted function owns the waiter: if it is destroyed without running (its
-        // io_context shut down first), the waiter and its handler are freed with it, and a
-        // connection already handed to it goes back to the pool (~waiter_base).
-        asio::post(ex, [self = std::unique_ptr<waiter_impl>(this)]() mutable {
-            // On the handler's executor, outside the pool lock.
-            node_rec* n = std::exchange(self->result_node, nullptr);
-            netpool::lease l = n ? self->impl->make_lease(*n) : netpool::lease{};
-            const std::error_code ec = self->result_ec;
-            Handler h = std::move(self->handler);
-            auto guard = std::move(self->work);
-            self.reset();
-            std::move(h)(ec, std::move(l));
-        });
-    }
-
-    Handler handler;
-    asio::executor_work_guard<executor_type> work;
-};
-
-template <class Handler>
-struct drain_impl final : drain_base {
-    using executor_type = asio::associated_executor_t<Handler, asio::any_io_executor>;
-    drain_impl(Handler&& h, const asio::any_io_executor& fallback)
-        : handler(std::move(h)), work(asio::get_associated_executor(handler, fallback)) {}
-    void post_completion(std::error_code ec) override {
-        auto ex = work.get_executor();
-        asio::post(ex, [h = std::move(handler), ec, g = std::move(work)]() mutable { std::move(h)(ec); });
-    }
-    Handler handler;
-    asio::executor_work_guard<executor_type> work;
-};
-
-template <class Handler>
-void pool_impl::start_checkout(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds timeout) {
-    std::error_code ec;
-    if (netpool::lease l = self->try_now(ec, false); l || ec) {
-        // Completed at once; still delivered through the handler's executor, never inline.
-        auto ex = asio::get_associated_executor(handler, self->ex_);
-        asio::post(ex, [h = std::move(handler), ec, l = std::move(l)]() mutable { std::move(h)(ec, std::move(l)); });
-        return;
-    }
-    auto w = std::make_unique<waiter_impl<Handler>>(std::move(handler), self->ex_);
-    w->impl = self;
-    w->rec.owner = w.get();
-    auto slot = asio::get_associated_cancellation_slot(w->handler);
-    if (slot.is_connected()) {
-        w->ref = std::make_shared<waiter_ref>();
-        slot.assign([weak = std::weak_ptr<pool_impl>(self), ref = w->ref](asio::cancellation_type) {
-            if (auto p = weak.lock()) p->cancel_waiter(*ref);
-        });
-    }
-    self->enqueue(std::move(w), timeout);
-}
-
-template <class Handler>
-void pool_impl::start_drain(std::shared_ptr<pool_impl> self, Handler handler, std::chrono::milliseconds deadline) {
-    self->add_drain(std::make_unique<drain_impl<Handler>>(std::move(handler), self->ex_), deadline);
-}
 
 }  // namespace netpool::detail
 
