@@ -35,13 +35,13 @@ public:
 namespace detail {
 
 namespace {
-time_point now() noexcept { return clock::now(); }
+time_point steady_now() noexcept { return clock::now(); }
 
 /// The kernel's last tick of the same monotonic clock (CLOCK_MONOTONIC_COARSE): a few ns to
 /// read instead of tens in a VM, and at most one tick (1-4 ms) behind now(). The pool's
 /// decisions on the fast path (lifetimes, idle thresholds, lease deadlines) are in
 /// milliseconds, so a tick's lag is within their tolerance.
-time_point coarse_now() noexcept {
+time_point steady_coarse_now() noexcept {
 #if defined(CLOCK_MONOTONIC_COARSE)
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -51,6 +51,9 @@ time_point coarse_now() noexcept {
 #endif
 }
 }  // namespace
+
+time_point pool_impl::now() const noexcept { return clock_ ? clock_->now() : steady_now(); }
+time_point pool_impl::coarse_now() const noexcept { return clock_ ? clock_->now() : steady_coarse_now(); }
 
 struct worker : std::enable_shared_from_this<worker> {
     worker(const endpoint& ep, asio::ssl::context* tls, node_rec& n, asio::strand<asio::any_io_executor> s)
@@ -105,6 +108,8 @@ pool_impl::pool_impl(asio::any_io_executor ex, endpoint ep, any_adapter adapter,
       strand_(asio::make_strand(ex)),
       endpoint_(std::move(ep)),
       adapter_(std::move(adapter)),
+      clock_(opts.clock),
+      manual_(clock_ && !clock_->real_time()),
       state_(std::move(opts), name.empty() ? endpoint_.to_string() : std::move(name), *this),
       timer_(strand_) {
     if (!adapter_) throw std::invalid_argument("adapter: no protocol adapter given");
@@ -136,13 +141,27 @@ waiter_rec& link_of(checkout_op& op) noexcept { return *std::launder(reinterpret
 checkout_op::~checkout_op() = default;  // the link is trivially destructible
 
 void pool_impl::start() {
+    if (manual_) {
+        clock_sub_ = clock_->subscribe([weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->clock_moved();
+        });
+    }
     std::lock_guard lk(mu_);
     state_.start(now());
+}
+
+void pool_impl::clock_moved() {
+    std::lock_guard lk(mu_);
+    state_.tick(now());
+    // A worker either has not computed its wait yet (it will read the new time) or waits on
+    // its strand, where this cancel runs after the wait began: none misses the move.
+    for (worker* w : workers_) asio::post(w->strand, [k = w->shared_from_this()] { k->timer.cancel(); });
 }
 
 void pool_impl::spawn(node_rec& n) {
     auto w = std::make_shared<worker>(endpoint_, tls_ctx_.get(), n, asio::make_strand(ex_));
     n.io = w.get();
+    workers_.insert(w.get());
     // Posted, not started inline: we hold the pool lock and the worker's first step takes it.
     asio::post(w->strand, [self = shared_from_this(), w]() mutable {
         auto s = w->strand;
@@ -168,6 +187,7 @@ void pool_impl::finish(checkout_op& op, node_rec* n, std::error_code ec) noexcep
 }
 
 void pool_impl::arm(time_point t) {
+    if (manual_) return;  // clock_moved() ticks instead
     timer_.expires_at(t);
     timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
         if (ec == asio::error::operation_aborted) return;
@@ -341,7 +361,8 @@ asio::awaitable<void> pool_impl::run_worker(std::shared_ptr<pool_impl> p, std::s
         action act;
         {
             std::lock_guard lk(p->mu_);
-            act = p->state_.next(*w->node, result, now());
+            act = p->state_.next(*w->node, result, p->now());
+            if (act.kind == action_kind::exit) p->workers_.erase(w.get());
         }
         result.clear();
         bool threw = false;
@@ -349,7 +370,8 @@ asio::awaitable<void> pool_impl::run_worker(std::shared_ptr<pool_impl> p, std::s
         case action_kind::exit:
             co_return;  // the node is gone; w->node dangles from here
         case action_kind::wait: {
-            w->timer.expires_at(act.until);
+            // On a manual clock the wait ends only when clock_moved() cancels it.
+            w->timer.expires_at(p->manual_ ? time_point::max() : act.until);
             auto [ec] = co_await w->timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
             (void)ec;  // cancelled = woken; expired = time is up; either way ask again
             break;

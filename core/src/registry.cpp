@@ -154,6 +154,13 @@ public:
 
     void start_sweeper() {
         if (opts_.retire_idle_after.count() <= 0) return;
+        if (opts_.clock && !opts_.clock->real_time()) {
+            // Time moves when the clock is moved: sweep then, not on a real timer.
+            clock_sub_ = opts_.clock->subscribe([w = weak_from_this()] {
+                if (auto self = w.lock()) self->retire_idle();
+            });
+            return;
+        }
         timer_.expires_after(std::max(opts_.retire_idle_after / 2, std::chrono::milliseconds(10)));
         timer_.async_wait([w = weak_from_this()](std::error_code ec) {
             if (ec) return;
@@ -165,6 +172,7 @@ public:
     }
 
     std::shared_ptr<pool> make_pool(endpoint ep, any_adapter a, pool_options o, std::string name) {
+        if (!o.clock) o.clock = opts_.clock;
         auto impl = std::make_shared<pool_impl>(ex_, std::move(ep), std::move(a), std::move(o), std::move(name));
         if (budget_) {
             budget_->attach(impl.get(), impl);
@@ -250,7 +258,7 @@ public:
 
     std::size_t retire_idle() {
         if (opts_.retire_idle_after.count() <= 0) return 0;
-        const auto now = std::chrono::steady_clock::now();
+        const auto now = opts_.clock ? opts_.clock->now() : std::chrono::steady_clock::now();
         std::vector<std::shared_ptr<pool>> retired;
         {
             std::lock_guard lk(mu_);
@@ -293,6 +301,7 @@ private:
     asio::any_io_executor ex_;
     registry_options opts_;
     asio::steady_timer timer_;
+    std::shared_ptr<void> clock_sub_;  // with a manual clock, instead of timer_
     std::shared_ptr<global_budget> budget_;
     mutable std::mutex mu_;
     std::map<std::string, entry, std::less<>> named_;

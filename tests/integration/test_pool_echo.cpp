@@ -453,45 +453,6 @@ TEST_CASE("drain lets leases finish, then closes; close() is immediate") {
     CHECK(srv.server().open_sessions() == 0);
 }
 
-TEST_CASE("drain deadline aborts a lease still out") {
-    test::server_thread srv;
-    asio::io_context ioc;
-    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, test::quick_pool(1, 0), "drain-deadline");
-    test::run(ioc, [&]() -> awaitable<void> {
-        auto [ec, l] = co_await p.checkout(2s);
-        REQUIRE_FALSE(ec);
-        std::optional<std::error_code> drained;
-        p.async_drain(50ms, [&](std::error_code e) { drained = e; });
-        co_await until([&] { return drained.has_value(); });
-        CHECK(*drained == errc::operation_timeout);
-        std::string reply;
-        auto e = co_await echo::adapter{}.request(*l, "too late", reply);
-        CHECK(e);  // the socket was shut down under the holder
-        l.release();
-        co_await until([&] { return p.stats().busy == 0 && p.stats().leased == 0; });
-    }());
-}
-
-TEST_CASE("lease deadline: an overdue lease is reported and not reused") {
-    test::server_thread srv;
-    asio::io_context ioc;
-    auto o = test::quick_pool(1, 0);
-    o.lease_deadline = 30ms;
-    event_log log;
-    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "overdue");
-    p.set_event_hook(log.hook());
-    test::run(ioc, [&]() -> awaitable<void> {
-        auto [ec, l] = co_await p.checkout(2s);
-        REQUIRE_FALSE(ec);
-        co_await until([&] { return log.count(event_kind::lease_overdue) == 1; });
-        l.release();
-        co_await until([&] { return p.stats().idle == 1; });
-    }());
-    auto s = p.stats();
-    CHECK(s.leases_overdue == 1);
-    CHECK(s.closes[idx(close_reason::overdue)] == 1);
-}
-
 namespace {
 /// An adapter whose handshake throws every other time: the exception must stay inside
 /// its worker.
@@ -522,51 +483,7 @@ TEST_CASE("an exception thrown by an adapter is contained to its worker") {
     CHECK(log.count(event_kind::adapter_exception) >= 1);
 }
 
-TEST_CASE("health check on checkout after idle, against the real server") {
-    test::server_thread srv;
-    asio::io_context ioc;
-    auto o = test::quick_pool(1, 0);
-    o.health_check_after_idle = 5ms;  // no keepalive here: nothing else touches the connection
-    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "health");
-    test::run(ioc, [&]() -> awaitable<void> {
-        co_await until([&] { return p.stats().idle == 1; });
-        // Idle past the threshold (the condition under test; plus one coarse-clock tick).
-        asio::steady_timer t(co_await asio::this_coro::executor);
-        t.expires_after(20ms);
-        co_await t.async_wait(use_awaitable);
-        const auto before = srv.server().frames_echoed();
-        CHECK_FALSE(co_await echo_once(p, "checked"));
-        CHECK(srv.server().frames_echoed() == before + 2);  // the ping, then the request
-        // The server drops its connections: the stale one fails its check and is replaced
-        // before anyone gets it.
-        srv.restart();
-        t.expires_after(20ms);
-        co_await t.async_wait(use_awaitable);
-        CHECK_FALSE(co_await echo_once(p, "after restart"));
-    }());
-    CHECK(p.stats().health_checks_failed == 1);
-    CHECK(p.stats().closes[idx(close_reason::health)] == 1);
-}
-
-TEST_CASE("keepalive pings idle connections and replaces dead ones") {
-    test::server_thread srv;
-    asio::io_context ioc;
-    auto o = test::quick_pool(2, 0);
-    o.keepalive_interval = 20ms;
-    pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "keepalive");
-    test::run(ioc, [&]() -> awaitable<void> {
-        co_await until([&] { return p.stats().idle == 2; });
-        const auto frames0 = srv.server().frames_echoed();
-        co_await until([&] { return srv.server().frames_echoed() >= frames0 + 4; });  // two rounds of pings
-        srv.restart();
-        co_await until([&] { return p.stats().health_checks_failed >= 2; });  // both noticed, unasked
-        co_await until([&] { return p.stats().idle == 2; });                  // and reconnected
-        CHECK_FALSE(co_await echo_once(p, "after restart"));
-    }());
-    CHECK(p.stats().closes[idx(close_reason::health)] >= 2);
-}
-
-TEST_CASE("max_uses and max_lifetime retire connections between leases") {
+TEST_CASE("max_uses retires connections between leases (max_lifetime: test_pool_clock.cpp)") {
     test::server_thread srv;
     asio::io_context ioc;
     auto o = test::quick_pool(1, 0);

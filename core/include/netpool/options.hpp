@@ -1,9 +1,12 @@
 // Pool options: a plain struct with defaults, checked once by validate().
 #pragma once
 
+#include <netpool/clock.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -70,6 +73,10 @@ struct pool_options {
     duration restart_period{10000}; ///< window for max_restarts (must be > 0)
     duration down_cooldown{5000};   ///< endpoint down: longest wait between probes, and the wait after a
                                     ///< certificate fails verification (must be > 0)
+
+    /// The clock the pool's decisions are made on (see clock.hpp); null: the steady clock.
+    /// Not part of the JSON form. A pool made by a registry without one takes the registry's.
+    std::shared_ptr<pool_clock> clock;
 
     /// Throws config_error naming the first impossible field.
     void validate() const;

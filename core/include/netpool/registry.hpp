@@ -34,6 +34,9 @@ struct registry_options {
     /// is in stats, the Prometheus `pool` label and events, carries no credential material.
     /// true: "user@host:port+tls#N" (the user name, never anything derived from the secret).
     bool label_with_user = false;
+    /// The clock for retire_idle_after and for the registry's pools made without one of
+    /// their own (see clock.hpp); null: the steady clock.
+    std::shared_ptr<pool_clock> clock;
 
     /// Throws config_error naming the field.
     void validate() const;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <netpool/lease.hpp>
@@ -82,6 +83,11 @@ public:
 private:
     /// One worker's coroutine: ask pool_state, act, report, until told to exit.
     static asio::awaitable<void> run_worker(std::shared_ptr<pool_impl> p, std::shared_ptr<worker> w);
+    /// The pool's time (the injected clock, or the steady clock) and its cheaper reading.
+    time_point now() const noexcept;
+    time_point coarse_now() const noexcept;
+    /// A manual clock moved: tick, and wake every worker to re-evaluate its wait.
+    void clock_moved();
     /// Delivers a completed checkout (lock held): the lease is made here, posted with op.
     void finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept;
     void on_timer(std::error_code ec);
@@ -92,6 +98,10 @@ private:
     any_adapter adapter_;
     std::shared_ptr<asio::ssl::context> tls_ctx_;
     std::shared_ptr<permit_source> permits_;
+    std::shared_ptr<pool_clock> clock_;  // null: the steady clock (declared before state_)
+    bool manual_ = false;                // clock_ does not move by itself
+    std::shared_ptr<void> clock_sub_;
+    std::unordered_set<worker*> workers_;  // every running worker; guarded by mu_
     mutable std::mutex mu_;
     pool_state state_;
     asio::steady_timer timer_;
