@@ -104,7 +104,7 @@ else
   # the same write) fails the first session before anything is sent: with --json, one JSON
   # object says where (the issue that asked for this: smtp-send printed nothing on stdout).
   if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-    -keyout "$tmp/inj.key" -out "$tmp/inj.pem" >/dev/null 2>&1; then
+    -addext subjectAltName=DNS:localhost -keyout "$tmp/inj.key" -out "$tmp/inj.pem" >/dev/null 2>&1; then
     /usr/bin/python3 "$srcdir/tests/servers/bad_smtp_server.py" --scenario starttls_injection --port 0 \
       --cert "$tmp/inj.pem" --key "$tmp/inj.key" >"$tmp/inj.out" 2>"$tmp/inj.err" &
     inj_pid=$!
@@ -116,6 +116,9 @@ else
     if [[ -n $inj_port ]]; then
       expect_json_error 1 "preflight handshake" --port "$inj_port" --tls starttls --ca-file "$tmp/inj.pem" \
         --server-name localhost --to r@localhost --count 3 --timeout 5
+      # For this reason, not another (the certificate is valid for localhost).
+      grep -qF 'possible injection' "$tmp/json-out" ||
+        fail "smtp-send --json, STARTTLS injection: not reported as such: $(cat "$tmp/json-out")"
     else
       fail "bad_smtp_server starttls_injection did not start: $(cat "$tmp/inj.err")"
     fi
