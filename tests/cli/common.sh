@@ -69,3 +69,14 @@ assert err.get("what"), "no what"
 ' "$tmp/json-out" "$want" "$where" 2>"$tmp/json-check" ||
     fail "$what: stdout is not one JSON error object ($(tail -1 "$tmp/json-check")): $(cat "$tmp/json-out")"
 }
+
+# ready_port OUT: waits (up to 10 s) for a test server's "READY PORT ..." line in the file
+# OUT and prints PORT (nothing if it never came).
+ready_port() {
+  local _
+  for _ in $(seq 100); do
+    grep -q '^READY ' "$1" 2>/dev/null && break
+    sleep 0.1
+  done
+  awk '/^READY /{print $2; exit}' "$1" 2>/dev/null
+}

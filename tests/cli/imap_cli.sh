@@ -110,11 +110,7 @@ start_bad() {
   /usr/bin/python3 "$srcdir/tests/servers/bad_imap_server.py" --scenario "$1" --port 0 \
     --password-file "$tmp/pw" >"$tmp/bad.out" 2>"$tmp/bad.err" &
   bad_pid=$!
-  for _ in $(seq 100); do
-    grep -q '^READY ' "$tmp/bad.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  bad_port=$(awk '/^READY /{print $2}' "$tmp/bad.out")
+  bad_port=$(ready_port "$tmp/bad.out")
   [[ -n $bad_port ]] || fail "bad_imap_server $1 did not start: $(cat "$tmp/bad.err")"
 }
 stop_bad() {

@@ -65,11 +65,7 @@ chmod 600 "$tmp/pw"
 /usr/bin/python3 "$srcdir/tests/servers/smtp_server.py" --mode plain --host 127.0.0.1 --port 0 \
   --user alice --password-file "$tmp/pw" --record "$tmp/rec" >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
-for _ in $(seq 100); do
-  grep -q '^READY ' "$tmp/server.out" 2>/dev/null && break
-  sleep 0.1
-done
-port=$(awk '/^READY /{print $2}' "$tmp/server.out")
+port=$(ready_port "$tmp/server.out")
 if [[ -z $port ]]; then
   echo "FAIL: the aiosmtpd server did not start: $(cat "$tmp/server.err")"
   exit 1
@@ -108,11 +104,7 @@ else
     /usr/bin/python3 "$srcdir/tests/servers/bad_smtp_server.py" --scenario starttls_injection --port 0 \
       --cert "$tmp/inj.pem" --key "$tmp/inj.key" >"$tmp/inj.out" 2>"$tmp/inj.err" &
     inj_pid=$!
-    for _ in $(seq 100); do
-      grep -q '^READY ' "$tmp/inj.out" 2>/dev/null && break
-      sleep 0.1
-    done
-    inj_port=$(awk '/^READY /{print $2}' "$tmp/inj.out")
+    inj_port=$(ready_port "$tmp/inj.out")
     if [[ -n $inj_port ]]; then
       expect_json_error 1 "preflight handshake" --port "$inj_port" --tls starttls --ca-file "$tmp/inj.pem" \
         --server-name localhost --to r@localhost --count 3 --timeout 5
