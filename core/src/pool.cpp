@@ -216,18 +216,13 @@ netpool::lease pool_impl::try_or_lock(std::error_code& ec, std::unique_lock<std:
     return make_lease(*n);
 }
 
-netpool::lease pool_impl::try_now(std::error_code& ec, bool count_failure) {
+netpool::lease pool_impl::try_now(std::error_code& ec) {
     node_rec* n = nullptr;
     {
         std::lock_guard lk(mu_);
-        if (count_failure) {
-            const auto o = state_.checkout(nullptr, coarse_now(), never);
-            n = o.node;
-            ec = o.ec;
-        } else {
-            n = state_.try_lease(coarse_now());
-            ec.clear();
-        }
+        const auto o = state_.checkout(nullptr, coarse_now(), never);  // a miss counts, never waits
+        n = o.node;
+        ec = o.ec;
     }
     return n ? make_lease(*n) : netpool::lease{};
 }
@@ -329,7 +324,7 @@ asio::awaitable<std::pair<std::error_code, lease>> pool::checkout(std::chrono::m
     co_return std::pair{e, std::move(l)};
 }
 
-lease pool::try_checkout(std::error_code& ec) { return impl_->try_now(ec, true); }
+lease pool::try_checkout(std::error_code& ec) { return impl_->try_now(ec); }
 
 lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code& ec) {
     if (running_in_this_thread(impl_->executor()))

@@ -49,10 +49,11 @@ public:
     asio::any_io_executor executor() const noexcept { return ex_; }
     const any_adapter& adapter() const noexcept { return adapter_; }
 
-    /// Fast path shared by every checkout: a lease if a connection is free now.
-    netpool::lease try_now(std::error_code& ec, bool count_failure);
+    /// try_checkout: a lease if a connection is free now, else ec says why (a miss counts).
+    netpool::lease try_now(std::error_code& ec);
 
-    /// try_now, but on a miss returns with `lk` holding the lock (see detail::try_or_lock).
+    /// The fast path of the waiting checkouts: a lease if a connection is free now; on a
+    /// miss returns with `lk` holding the lock (see detail::try_or_lock).
     netpool::lease try_or_lock(std::error_code& ec, std::unique_lock<std::mutex>& lk);
     /// Under `lk`: queue op, or complete it at once; unlocks.
     void enqueue(std::unique_lock<std::mutex>& lk, checkout_op* op, std::chrono::milliseconds timeout);
