@@ -6,6 +6,7 @@
 
 #include <netpool/tools/args.hpp>
 #include <netpool/tools/load.hpp>
+#include <netpool/tools/metrics_server.hpp>
 #include <netpool/tools/pki.hpp>
 #include <netpool/tools/progress.hpp>
 #include <netpool/tools/report.hpp>
@@ -116,22 +117,35 @@ int demo_main(std::span<const std::string_view> args) {
     cl.flag("json", cfg.json);
     cl.flag("progress", cfg.progress);
     cl.flag("help", help);
+    tools::metrics_options metrics_opts;
+    metrics_opts.declare(cl);
     try {
         cl.parse(args);
+        metrics_opts.check(cl);
     } catch (const tools::usage_error& e) {
         return report.usage(e.what());
     }
     if (help) {
         std::cout << "usage: netpool demo [--requests N] [--concurrency C] [--size S] [--overflow O]\n"
                      "                    [--payload BYTES] [--json] [--progress]\n"
+                     "                    [--metrics-port PORT [--metrics-address ADDR]]\n"
                      "Starts netpool's echo server on 127.0.0.1 (plain, then TLS with a throwaway CA),\n"
                      "runs N echo requests at concurrency C with a new connection per request, then\n"
                      "through a pool of S + O connections, and prints throughput, latency, errors and\n"
                      "the pool's stats (--json: everything, with histograms, as a JSON array of runs;\n"
                      "on a failure to start, {\"error\": {\"where\", \"what\"}}).\n"
-                     "Defaults: 20000 requests, concurrency 100, pool 10 + 90 (overflow lingers 1 s), 64 B.\n";
+                     "Defaults: 20000 requests, concurrency 100, pool 10 + 90 (overflow lingers 1 s), 64 B.\n"
+                  << tools::metrics_usage;
         if (!NETPOOL_HAS_TLS) std::cout << "The TLS half is skipped: " << NETPOOL_NO_TLS_REASON << ".\n";
         return tools::exit_ok;
+    }
+
+    // Shows the pool of the pooled run in progress (none during the baseline runs).
+    std::unique_ptr<tools::metrics_server> metrics;
+    try {
+        metrics = tools::start_metrics(metrics_opts);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
 
     // The TLS half needs a TLS-capable netpool; without one there is no CA to make either.
@@ -193,6 +207,8 @@ int demo_main(std::span<const std::string_view> args) {
         po.checkout_timeout = std::chrono::seconds(30);
         po.overflow_ttl = std::chrono::seconds(1);  // a returned overflow worker waits for the next request
         pool p(ioc.get_executor(), ep, proto, po, "demo-" + mode);
+        const tools::metrics_publication published(metrics.get(),
+                                                   [&p] { return std::vector<pool_stats>{p.stats()}; });
         auto pooled = drive(ioc, "pooled " + std::to_string(cfg.size) + "+" + std::to_string(cfg.overflow), cfg,
                             [&]() -> asio::awaitable<std::error_code> {
                                 auto [ec, l] = co_await p.checkout();

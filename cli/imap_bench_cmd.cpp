@@ -17,6 +17,7 @@
 
 #include <netpool/tools/load.hpp>
 #include <netpool/tools/load_json.hpp>
+#include <netpool/tools/metrics_server.hpp>
 #include <netpool/tools/pool_run.hpp>
 #include <netpool/tools/progress.hpp>
 #include <netpool/tools/report.hpp>
@@ -71,8 +72,9 @@ constexpr std::string_view usage_tail =
     "  --json                   one JSON object instead of the table (and on any failure,\n"
     "                           {\"error\": {\"where\", \"what\"}})\n"
     "  --progress               progress on stderr even when it is not a terminal\n"
-    "  --redact                 show neither the user name nor the host ([user], [host])\n\n"
-    "Exit status: 0 every iteration succeeded, 1 some failed or the server could not be\n"
+    "  --redact                 show neither the user name nor the host ([user], [host])\n";
+constexpr std::string_view usage_exit =
+    "\nExit status: 0 every iteration succeeded, 1 some failed or the server could not be\n"
     "used, 2 a mistake in the options.\n";
 
 struct bench_config {
@@ -163,13 +165,17 @@ int imap_bench_main(std::span<const std::string_view> args) {
     cl.count("concurrency", cfg.concurrency, 1, 10'000);
     cl.flag("progress", progress);
     cl.flag("help", help);
+    tools::metrics_options metrics_opts;
+    metrics_opts.declare(cl);
     try {
         cl.parse(args);
         if (help) {
-            ic::print_usage(usage_head, usage_tail);
+            ic::print_usage(usage_head, std::string(usage_tail) + std::string(tools::metrics_usage) +
+                                            std::string(usage_exit));
             return tools::exit_ok;
         }
         ic::read_server_options(cl, v, cfg.server);
+        metrics_opts.check(cl);
     } catch (const tools::usage_error& e) {
         return report.usage(e.what());
     }
@@ -178,6 +184,14 @@ int imap_bench_main(std::span<const std::string_view> args) {
     report.set_scrub([&redact](std::string s) { return redact(std::move(s)); });
     const std::string server = ic::shown_server(srv);
     report.set_context("server", server);
+    // Before the preflight, so that a taken port is reported at once. It shows the pool of
+    // --mode reuse while it exists (--mode new has none: an empty exposition).
+    std::unique_ptr<tools::metrics_server> metrics;
+    try {
+        metrics = tools::start_metrics(metrics_opts);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
+    }
 
     imap::client_options copts;
     copts.cred.user = srv.user;
@@ -267,6 +281,17 @@ int imap_bench_main(std::span<const std::string_view> args) {
             reg.emplace(ioc.get_executor());
             std::optional<imap::client> client;  // destroyed before the registry it uses
             client.emplace(*reg);
+            // The labels (pool name, endpoint) through the redactor, as every other output:
+            // with --redact the host is [host] there too.
+            std::optional<tools::metrics_publication> published;  // gone before the registry
+            published.emplace(metrics.get(), [&reg, &redact] {
+                auto pools = reg->stats();
+                for (auto& p : pools) {
+                    p.name = redact(std::move(p.name));
+                    p.endpoint = redact(std::move(p.endpoint));
+                }
+                return pools;
+            });
             const std::size_t want = std::min<std::size_t>(srv.top, exists);
             const auto op = [&](std::size_t) -> asio::awaitable<tools::outcome> {
                 const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top);
@@ -284,6 +309,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             // for (waiting for its sessions would only wait out the 10 s).
             if (cfg.warmup > 0) tools::wait_for_connections(ioc, *reg, cfg.concurrency);
             r = tools::drive(ioc, measured, op);
+            published.reset();
             client.reset();
             reg.reset();  // closes the pool: LOGOUT on each session
             tools::settle(ioc);

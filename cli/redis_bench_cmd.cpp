@@ -13,6 +13,7 @@
 #include <netpool/tools/child_process.hpp>
 #include <netpool/tools/load.hpp>
 #include <netpool/tools/load_json.hpp>
+#include <netpool/tools/metrics_server.hpp>
 #include <netpool/tools/pool_run.hpp>
 #include <netpool/tools/progress.hpp>
 #include <netpool/tools/report.hpp>
@@ -64,8 +65,9 @@ constexpr std::string_view usage =
     "output:\n"
     "  --json                   one JSON object instead of the table (and on any failure,\n"
     "                           {\"error\": {\"where\", \"what\"}})\n"
-    "  --progress               progress on stderr even when it is not a terminal\n\n"
-    "Exit status: 0 every command succeeded, 1 some failed or the server could not be used,\n"
+    "  --progress               progress on stderr even when it is not a terminal\n";
+constexpr std::string_view usage_exit =
+    "\nExit status: 0 every command succeeded, 1 some failed or the server could not be used,\n"
     "2 a mistake in the options.\n";
 
 /// One INCR on a connection of its own: connect, handshake, INCR, QUIT, close.
@@ -143,8 +145,11 @@ int redis_bench_main(std::span<const std::string_view> args) {
     cl.flag("json", json);
     cl.flag("progress", progress);
     cl.flag("help", help);
+    tools::metrics_options metrics_opts;
+    metrics_opts.declare(cl);
     try {
         cl.parse(args);
+        metrics_opts.check(cl);
         if (cl.given("host") && host.empty()) throw tools::usage_error("--host expects a host name or address");
         if (cl.given("host") && !cl.given("port"))
             throw tools::usage_error("--host needs --port (without --port a private redis-server is started)");
@@ -152,8 +157,16 @@ int redis_bench_main(std::span<const std::string_view> args) {
         return report.usage(e.what());
     }
     if (help) {
-        std::cout << usage;
+        std::cout << usage << tools::metrics_usage << usage_exit;
         return tools::exit_ok;
+    }
+    // Before anything long, so that a taken port is reported at once. It shows the pool of
+    // --mode pooled while it exists (per-command runs have none: an empty exposition).
+    std::unique_ptr<tools::metrics_server> metrics;
+    try {
+        metrics = tools::start_metrics(metrics_opts);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
     }
     const std::vector<std::string> modes =
         mode == "both" ? std::vector<std::string>{"per-command", "pooled"} : std::vector<std::string>{mode};
@@ -200,6 +213,8 @@ int redis_bench_main(std::span<const std::string_view> args) {
             reg.emplace(ioc.get_executor());
             std::optional<redis::client> client;  // destroyed before the registry it uses
             client.emplace(*reg);
+            std::optional<tools::metrics_publication> published;  // gone before the registry
+            published.emplace(metrics.get(), [&reg] { return reg->stats(); });
             redis::account acct;
             acct.server = ep;
             acct.pool.size = concurrency;
@@ -216,6 +231,7 @@ int redis_bench_main(std::span<const std::string_view> args) {
             tools::drive(ioc, {concurrency, concurrency, nullptr, {}}, op);
             tools::wait_for_connections(ioc, *reg, concurrency);
             r = tools::drive(ioc, lo, op);
+            published.reset();
             client.reset();
             reg.reset();  // closes the pool: QUIT on each connection
             tools::settle(ioc);
