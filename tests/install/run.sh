@@ -2,9 +2,15 @@
 # Install test: `meson install` a build tree into a staging directory, then build and run
 # an out-of-tree consumer (consumer/main.cpp) with nothing but what was installed, found
 # through pkg-config (`pkg-config --cflags --libs netpool netpool-echo`), and again through
-# the CMake package (cmake_consumer/: find_package(netpool COMPONENTS echo)).
+# the CMake package (cmake_consumer/: find_package(netpool COMPONENTS echo)). Then the same
+# program once more with netpool as a Meson subproject built from source (meson_consumer/:
+# dependency('netpool-echo', fallback : ...)), from a clean `git archive` of HEAD.
 #
 #   tests/install/run.sh BUILD_DIR
+#
+# Takes about as long as compiling netpool's core library and echo protocol once (the
+# subproject consumer builds them from source), NETPOOL_JOBS (default: nproc) at a time:
+# 76 s in all with NETPOOL_JOBS=1 on a shared 2-core machine, 65 s of it the Meson consumer.
 #
 # Checks on the way: the .pc files are installed and force no -D on consumers, their -I/-L point into the staging
 # area (PKG_CONFIG_SYSROOT_DIR), the public headers the consumer includes are there, and
@@ -123,4 +129,40 @@ if command -v cmake >/dev/null 2>&1; then
 else
   die "cmake is not installed (scripts/setup installs it)"
 fi
+
+# The same program with netpool as a Meson subproject: a clean tree of HEAD (git archive:
+# nothing of the working tree, its changes or its build directories) as the consumer's
+# subprojects/netpool; the fallback forced (an installed netpool would otherwise be found
+# first); netpool's tests, examples, benchmarks and command switched off by the consumer's
+# default_options, so no CLI11 or doctest is needed. Only the consumer's target is built:
+# netpool's core and echo libraries, from source.
+src=$(cd "$here/../.." && pwd)
+git -C "$src" rev-parse --verify -q HEAD >/dev/null || die "$src is not a git checkout: no HEAD to archive for the Meson consumer"
+mc=$stage/meson-consumer
+mkdir -p "$mc/subprojects/netpool"
+cp "$here/meson_consumer/meson.build" "$here/consumer/main.cpp" "$mc/"
+git -C "$src" archive --format=tar HEAD | tar -x -C "$mc/subprojects/netpool" || die "git archive HEAD of $src failed"
+step "building the Meson consumer (netpool $(git -C "$src" rev-parse --short HEAD) as a subproject)"
+t0=$SECONDS
+(
+  unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+  meson setup "$mc/build" "$mc" --force-fallback-for=netpool-echo >"$stage/meson.log" 2>&1 &&
+    meson compile -C "$mc/build" -j "${NETPOOL_JOBS:-$(nproc 2>/dev/null || echo 2)}" consumer >>"$stage/meson.log" 2>&1
+) || { tail -40 "$stage/meson.log" >&2; die "the Meson consumer did not build"; }
+[[ -f $mc/build/subprojects/netpool/core/libnetpool.a ]] || die "the Meson consumer did not build netpool as a subproject"
+# What the subproject defines: its libraries only; no test, no executable (the netpool
+# command, test programs), no tools library (the command's).
+defined=$(meson introspect "$mc/build" --targets --tests | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sub = [t for t in d["targets"] if "/subprojects/netpool/" in t["defined_in"]]
+extra = [t["name"] for t in sub if t["type"] != "static library" or t["name"] in ("netpool_tools", "doctest_main")]
+if d["tests"] or extra:
+    print("tests %s, targets %s" % ([t["name"] for t in d["tests"]], extra))
+    sys.exit(1)
+print(" ".join(sorted(t["name"] for t in sub)))
+') || die "the subproject defines more than its libraries despite its default_options: $defined"
+step "the subproject defines: $defined"
+step "running the Meson consumer (built in $((SECONDS - t0)) s)"
+timeout 60 "$mc/build/consumer" || die "the Meson consumer failed"
 step "ok"

@@ -1,6 +1,7 @@
-// An out-of-tree program built only from what `meson install` put in place, found through
-// pkg-config (netpool, netpool-echo). Exit status 0 when one checkout and one echo request
-// through a pool to an in-process echo server work.
+// An out-of-tree program (tests/install/run.sh): built from nothing but what `meson install`
+// put in place, found through pkg-config (netpool, netpool-echo) or the CMake package; and
+// built with netpool as a Meson subproject. Exit status 0 when one checkout and one echo
+// request through a pool to an in-process echo server work.
 #include <netpool/pool.hpp>
 #include <netpool/echo/adapter.hpp>
 #include <netpool/echo/server.hpp>
@@ -50,6 +51,6 @@ int main() {
         pool.async_drain(std::chrono::seconds(1), [&](std::error_code) { server.stop(); });
     });
     io.run();
-    if (status == 0) std::cout << "consumer: checkout and echo through the installed netpool: ok\n";
+    if (status == 0) std::cout << "consumer: checkout and echo through netpool: ok\n";
     return status;
 }
