@@ -45,6 +45,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -93,6 +94,9 @@ constexpr std::string_view usage =
     "  --pool-size S           pooled sessions kept open (default: C)\n"
     "  --max-overflow O        extra sessions under load, closed after (default 0)\n"
     "  --no-pool               a new session per message (the baseline); QUIT after each\n"
+    "  --retries N             pooled: send again what cannot arrive twice (a lost session\n"
+    "                          before the final dot, 421, 4xx), up to N more times per\n"
+    "                          message (default 2); an unknown outcome is never sent again\n"
     "output:\n"
     "  --json                  one JSON object (pool stats included) instead of text; on any\n"
     "                          failure {\"error\": {\"where\", \"what\", \"hint\"}} instead\n"
@@ -116,6 +120,7 @@ struct send_config {
     std::size_t pool_size = 0;  // 0: the concurrency
     std::size_t max_overflow = 0;
     bool no_pool = false;
+    std::size_t retries = 2;  // smtp::retry_policy's default: 3 attempts
     bool json = false;
     bool progress = false;
     bool help = false;
@@ -137,6 +142,7 @@ void parse_config(std::span<const std::string_view> args, send_config& cfg) {
     cl.count("concurrency", cfg.concurrency, 1, 1'000'000);
     cl.count("pool-size", cfg.pool_size, 1, 1'000'000);
     cl.count("max-overflow", cfg.max_overflow, 0, 1'000'000);
+    cl.count("retries", cfg.retries, 0, 100);
     cl.flag("insecure-skip-verify", cfg.insecure);
     cl.flag("allow-plaintext-auth", cfg.allow_plaintext_auth);
     cl.flag("no-pool", cfg.no_pool);
@@ -185,6 +191,9 @@ void parse_config(std::span<const std::string_view> args, send_config& cfg) {
         throw tools::usage_error(std::string("--no-pool and --") +
                                  (cl.given("pool-size") ? "pool-size" : "max-overflow") +
                                  " contradict each other: --no-pool opens a new session per message");
+    if (cfg.no_pool && cl.given("retries"))
+        throw tools::usage_error("--no-pool and --retries contradict each other: --no-pool sends each message once, "
+                                 "on its own session");
     if (cfg.pool_size == 0) cfg.pool_size = cfg.concurrency;
 }
 
@@ -212,10 +221,20 @@ std::string make_body(std::size_t size) {
 // ---- outcomes ---------------------------------------------------------------------------
 
 /// The recipients a sent message did not reach ("<addr>: 550 5.1.1 text"), counted.
-using refusal_counts = std::map<std::string, std::size_t>;
+/// What the summary counts besides sent and failed.
+struct send_tally {
+    std::map<std::string, std::size_t> refused;  // recipients refused in messages that were sent
+    std::size_t unknown = 0;       // outcome unknown: the final dot went out, no reply came
+    std::size_t retried = 0;       // messages that took more than one transaction
+    std::uint64_t transactions = 0;
+};
 
-void count_refused(const smtp::send_result& r, refusal_counts& refused) {
+void count_result(const smtp::send_result& r, send_tally& tally) {
+    tally.transactions += r.attempts;
+    if (r.attempts > 1) ++tally.retried;
+    if (r.ec == smtp::errc::outcome_unknown) ++tally.unknown;
     if (!r.sent) return;
+    auto& refused = tally.refused;
     for (const auto& rc : r.recipients) {
         if (rc.accepted()) continue;
         std::string s = "<" + rc.address + ">: " + std::to_string(rc.code);
@@ -299,6 +318,39 @@ std::string capabilities(const connection& c) {
     return caps;
 }
 
+// ---- the messages -----------------------------------------------------------------------
+
+/// The COUNT messages: one rendering, each copy with its own Message-ID
+/// (<RUN.SEQUENCE@helo>, RUN random per run, SEQUENCE 1, 2, ...), so that a server, or a
+/// test, can tell a duplicate from the next message.
+class message_source {
+public:
+    message_source(smtp::message m, const std::string& helo) {
+        std::random_device rd;
+        char run[17];
+        std::snprintf(run, sizeof run, "%08x%08x", rd(), rd());
+        const std::string marker = std::string(run) + '.';
+        m.headers.emplace_back("Message-ID", "<" + marker + std::string(digits, '0') + "@" + helo + ">");
+        rendered_ = m.render(helo);
+        at_ = rendered_.find(marker) + marker.size();
+    }
+    /// The rendering with sequence 0, for its size.
+    const std::string& first() const noexcept { return rendered_; }
+    /// The next message. Single-threaded (the command's io_context).
+    std::string next() const {
+        std::string copy = rendered_;
+        const std::string n = std::to_string(++sequence_);
+        copy.replace(at_ + digits - n.size(), n.size(), n);
+        return copy;
+    }
+
+private:
+    static constexpr std::size_t digits = 10;
+    std::string rendered_;
+    std::size_t at_ = 0;
+    mutable std::uint64_t sequence_ = 0;
+};
+
 // ---- the pooled run ---------------------------------------------------------------------
 
 struct pool_report {
@@ -311,8 +363,8 @@ struct pool_report {
 /// (the sessions the concurrency can use, held at once) through a handle on the same key,
 /// which also gives its stats and drains it at the end.
 tools::load_result run_pooled(asio::io_context& ioc, const smtp::account& acct, const smtp::envelope& env,
-                              const std::string& content, const send_config& cfg, const tools::load_options& lo,
-                              refusal_counts& refused, pool_report& out) {
+                              const message_source& messages, const send_config& cfg, const tools::load_options& lo,
+                              send_tally& tally, pool_report& out) {
     registry reg(ioc.get_executor());
     smtp::mailer mailer(reg);
     const keyed_client<smtp::adapter> pools(reg);
@@ -320,9 +372,9 @@ tools::load_result run_pooled(asio::io_context& ioc, const smtp::account& acct, 
     out.warm = std::min(cfg.concurrency, cfg.pool_size + cfg.max_overflow);
     out.warmed = tools::warm_pool(ioc, handle.pool(), out.warm);
     auto r = tools::drive(ioc, lo, [&](std::size_t) -> asio::awaitable<tools::outcome> {
-        const auto res = co_await mailer.send(acct, env, content);
+        const auto res = co_await mailer.send(acct, env, messages.next());
         const auto accepted_at = tools::load_clock::now();
-        count_refused(res, refused);
+        count_result(res, tally);
         co_return outcome_of(res, accepted_at);
     });
     out.stats = handle.pool().stats();
@@ -349,7 +401,7 @@ std::string pool_text(const pool_report& p) {
     return buf;
 }
 
-std::vector<std::pair<std::string, std::size_t>> by_count(const refusal_counts& m) {
+std::vector<std::pair<std::string, std::size_t>> by_count(const std::map<std::string, std::size_t>& m) {
     std::vector<std::pair<std::string, std::size_t>> v(m.begin(), m.end());
     std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     return v;
@@ -394,9 +446,11 @@ int smtp_send_main(std::span<const std::string_view> args) {
     po.connect_timeout = cfg.timeout;
     po.handshake_timeout = cfg.timeout;
     po.overflow_ttl = std::chrono::seconds(1);  // a burst does not churn its overflow sessions
+    acct.retry.max_attempts = static_cast<unsigned>(cfg.retries) + 1;
     try {
         copts.validate();
         po.validate();
+        acct.retry.validate();
     } catch (const config_error& e) {
         return report.usage(std::string("invalid setting: ") + e.what());
     }
@@ -421,13 +475,14 @@ int smtp_send_main(std::span<const std::string_view> args) {
     msg.subject = "netpool smtp-send test";
     msg.text = make_body(cfg.size);
     smtp::envelope env;
-    std::string content;
+    std::optional<message_source> messages;
     try {
         env = msg.make_envelope();
-        content = msg.render(cfg.helo);
+        messages.emplace(msg, cfg.helo);
     } catch (const std::exception& e) {
         return report.usage(std::string("cannot build the message: ") + e.what());
     }
+    const std::string& content = messages->first();
 
     const smtp::adapter proto(copts);
     asio::io_context ioc;
@@ -471,7 +526,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
 
     tools::progress shown("smtp-send", cfg.count, tools::progress_wanted(cfg.progress));
     const tools::load_options lo{cfg.count, cfg.concurrency, &shown, {}};
-    refusal_counts refused;
+    send_tally tally;
     std::optional<pool_report> pooled;
     tools::load_result r;
     if (cfg.no_pool) {
@@ -483,9 +538,9 @@ int smtp_send_main(std::span<const std::string_view> args) {
             if (ec) {
                 o = tools::outcome::failure(handshake_failure(proto, stage, ec));
             } else {
-                const auto res = co_await proto.send(c, env, content);
+                const auto res = co_await proto.send(c, env, messages->next());
                 o = outcome_of(res, tools::load_clock::now());
-                count_refused(res, refused);
+                count_result(res, tally);
                 co_await with_timeout(quit(proto, c), cfg.timeout, make_error_code(errc::operation_timeout));
             }
             c.io().close();
@@ -493,11 +548,11 @@ int smtp_send_main(std::span<const std::string_view> args) {
         });
     } else {
         pooled.emplace();
-        r = run_pooled(ioc, acct, env, content, cfg, lo, refused, *pooled);
+        r = run_pooled(ioc, acct, env, *messages, cfg, lo, tally, *pooled);
     }
 
     const auto reasons = r.failures_by_count();
-    const auto refusals = by_count(refused);
+    const auto refusals = by_count(tally.refused);
     const int status = r.failed == 0 ? tools::exit_ok : tools::exit_failure;
     if (cfg.json) {
         tools::json doc;
@@ -508,6 +563,9 @@ int smtp_send_main(std::span<const std::string_view> args) {
         doc["message_bytes"] = content.size();
         doc["sent"] = r.ok;
         doc["failed"] = r.failed;
+        doc["unknown"] = tally.unknown;  // among the failed: the message may have arrived
+        doc["retried"] = tally.retried;
+        doc["transactions"] = tally.transactions;
         doc["seconds"] = tools::rounded(r.seconds, 6);
         doc["messages_per_s"] = tools::rounded(r.per_second(), 1);
         doc["latency_us"] = {{"p50", tools::rounded(r.lat.percentile(0.5), 1)},
@@ -531,6 +589,12 @@ int smtp_send_main(std::span<const std::string_view> args) {
     std::snprintf(buf, sizeof buf, "sent %zu, failed %zu in %.3f s: %.0f messages/s\n", r.ok, r.failed, r.seconds,
                   r.per_second());
     t << buf;
+    if (tally.unknown > 0)
+        t << "  of the failed, " << tally.unknown
+          << " with an unknown outcome (the final dot went out, no reply came: the server may have them)\n";
+    if (tally.retried > 0)
+        t << "  " << tally.retried << " message" << (tally.retried == 1 ? "" : "s") << " took more than one transaction ("
+          << tally.transactions << " transactions in all)\n";
     if (r.ok > 0) {
         std::snprintf(buf, sizeof buf,
                       "latency (to the server's 250 for the message, %s included): p50 %.1f ms, p95 %.1f ms, "

@@ -800,12 +800,12 @@ std::string chaos_message(const std::string& id, std::mt19937_64& rng) {
     return m + "END-" + id + "\r\n";
 }
 
-/// Messages smtp-sink wrote whole: smtp-sink (-d) writes each transaction to its own file,
-/// removes it when the transaction is aborted, and closes it before it answers the final dot
-/// with 250; a file can also be left half written when the sink is killed mid-transaction,
-/// so only files holding the message's last line count.
-std::set<std::string> complete_dumps(const std::string& dir, std::size_t& files) {
-    std::set<std::string> ids;
+/// Messages smtp-sink wrote whole, with how many times each: smtp-sink (-d) writes each
+/// transaction to its own file, removes it when the transaction is aborted, and closes it
+/// before it answers the final dot with 250; a file can also be left half written when the
+/// sink is killed mid-transaction, so only files holding the message's last line count.
+std::map<std::string, int> complete_dumps(const std::string& dir, std::size_t& files) {
+    std::map<std::string, int> ids;
     files = 0;
     for (const auto& f : fs::recursive_directory_iterator(dir)) {
         if (!f.is_regular_file()) continue;
@@ -815,7 +815,7 @@ std::set<std::string> complete_dumps(const std::string& dir, std::size_t& files)
         if (at == std::string::npos) continue;
         const auto eol = text.find('\n', at + 1);
         const std::string id = text.substr(at + 16, eol - at - 16);
-        if (text.find("\nEND-" + id + "\n") != std::string::npos) ids.insert(id);
+        if (text.find("\nEND-" + id + "\n") != std::string::npos) ++ids[id];
     }
     return ids;
 }
@@ -853,19 +853,24 @@ void smtp_case() {
     a.client.command_timeout = smtp_command_timeout;
     a.client.data_timeout = smtp_data_timeout;
     a.pool = chaos_pool_options();
+    // The default retry policy but its deadline: 60 s would make a send outlast the test
+    // (as the default command timeouts would), so 10 s.
+    a.retry.deadline = 10000ms;
     const smtp::envelope env{"chaos@test", {"sink@test"}};
     const std::size_t capacity = a.pool.size + a.pool.max_overflow;
     constexpr std::size_t coroutine_callers = 100;
     constexpr std::size_t blocking_callers = 1;
-    // The longest a send may take: its checkout, then (pipelined) the envelope's write and
-    // three replies, each within the command timeout, then the content within the data one.
-    const auto send_budget = a.pool.checkout_timeout + 4 * smtp_command_timeout + smtp_data_timeout;
+    // The longest a send may take: no attempt starts after the retry deadline and its checkout
+    // waits at most until then; the last attempt then writes (pipelined) the envelope and
+    // reads three replies, each within the command timeout, then the content within the data one.
+    const auto send_budget = a.retry.deadline + 4 * smtp_command_timeout + smtp_data_timeout;
     const std::size_t fds_before = test::open_fd_count();
 
     outcome_log log;
     event_counts events;
     std::mutex sent_mu;
-    std::set<std::string> sent_ids;
+    std::set<std::string> sent_ids, unknown_ids, failed_ids;
+    std::uint64_t transactions = 0;  // the attempts of every send (guarded by sent_mu)
     std::atomic<bool> stop{false};
     std::atomic<std::size_t> callers_done{0};
     std::atomic<std::size_t> caller_exceptions{0};
@@ -877,9 +882,12 @@ void smtp_case() {
         std::string kind = r.sent ? std::string("sent") : (r.stage.empty() ? "?" : r.stage) + ':' + short_name(r.ec);
         std::replace(kind.begin(), kind.end(), ' ', '_');
         if (blocking) kind += "(blocking)";
-        if (r.sent) {
+        {
             std::lock_guard lk(sent_mu);
-            sent_ids.insert(id);
+            transactions += r.attempts;
+            if (r.sent) sent_ids.insert(id);
+            else if (r.ec == smtp::errc::outcome_unknown) unknown_ids.insert(id);
+            else failed_ids.insert(id);
         }
         log.finished(kind, std::nullopt, deadline);
     };
@@ -979,12 +987,17 @@ void smtp_case() {
             CHECK_MESSAGE(quiet, "the pool did not become quiescent within 5 s after the load stopped");
             CHECK_MESSAGE(s.connects_ok - total_closes(s) == s.idle + s.leased + s.busy,
                           "connects_ok - closes != live connections (idle + leased + busy)");
-            // One checkout per send (the mailer does not retry) plus the recovery probes.
+            // Every transaction the sends report took a checkout, and so did every recovery
+            // probe; the sends also made checkouts that failed (waiting for the endpoint).
             std::uint64_t pool_checkouts = 0;
             for (auto c : s.checkouts) pool_checkouts += c;
             std::uint64_t probes = 0;
             for (auto c : log.checkouts()) probes += c;
-            CHECK_MESSAGE(pool_checkouts == sends_total + probes,
+            const std::uint64_t ok_checkouts = s.checkouts[static_cast<std::size_t>(checkout_result::ok)];
+            CHECK_MESSAGE(ok_checkouts <= transactions + probes,
+                          "pool counted " << ok_checkouts << " successful checkouts for " << transactions
+                                          << " transactions and " << probes << " recovery probes");
+            CHECK_MESSAGE(pool_checkouts >= sends_total + probes,
                           "pool counted " << pool_checkouts << " checkouts for " << sends_total << " sends and " << probes
                                           << " recovery probes");
             check_stats_match_events(s, events, "quiescent");
@@ -1023,18 +1036,30 @@ void smtp_case() {
     CHECK_MESSAGE(missing.empty(), missing.size() << " of " << sent_ids.size()
                                                   << " messages reported sent are not in smtp-sink's dumps, e.g. chaos-"
                                                   << (missing.empty() ? "" : missing.front()));
-    std::size_t extra = 0;  // received whole but not reported sent: the reply was lost (allowed)
-    for (const auto& id : received)
+    // The retries' promise with the default policy: nothing arrives twice, and a message
+    // reported failed (not unknown) never arrived.
+    std::vector<std::string> duplicated, failed_but_received;
+    std::size_t extra = 0;  // received whole but not reported sent: outcome unknown (allowed)
+    for (const auto& [id, times] : received) {
+        if (times > 1) duplicated.push_back(id);
+        if (failed_ids.count(id)) failed_but_received.push_back(id);
         if (!sent_ids.count(id)) ++extra;
+    }
+    CHECK_MESSAGE(duplicated.empty(), duplicated.size() << " messages arrived more than once, e.g. chaos-"
+                                                        << (duplicated.empty() ? "" : duplicated.front()));
+    CHECK_MESSAGE(failed_but_received.empty(), failed_but_received.size()
+                                                   << " messages reported failed arrived whole, e.g. chaos-"
+                                                   << (failed_but_received.empty() ? "" : failed_but_received.front()));
     std::printf("chaos smtp: seed=%llu seconds=%lld callers=%zu+%zu requests=%llu faults=%s proxy_connections=%llu server_unavailable_ms=%lld "
                 "outcomes=%s max_past_deadline_ms=%.1f late=%llu longest_without_success_ms=%.0f (server_unavailable_in_it_ms=%.0f) fds=%zu/%zu recovery_ms=%.0f sent=%zu "
-                "server_received_whole=%zu sent_not_received=%zu received_not_reported_sent=%zu dump_files=%zu %s events=%s\n",
+                "server_received_whole=%zu sent_not_received=%zu received_not_reported_sent=%zu unknown=%zu failed=%zu duplicated=%zu transactions=%llu dump_files=%zu %s events=%s\n",
                 static_cast<unsigned long long>(seed), static_cast<long long>(chaos_time.count()), coroutine_callers,
                 blocking_callers, static_cast<unsigned long long>(sends_total), faults["faults"].dump().c_str(),
                 static_cast<unsigned long long>(faults["connections"].get<std::uint64_t>()),
                 static_cast<long long>(faults["unavailable_ms"].get<std::int64_t>()), map_to_string(log.by_kind()).c_str(),
                 log.max_late_ms(), static_cast<unsigned long long>(log.late_count()), log.longest_gap_ms(),
-                log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, sent_ids.size(), received.size(), missing.size(), extra, files, pool_summary.c_str(),
+                log.unavailable_in_gap_ms(episodes), fds_before, fds_after, recovery_ms, sent_ids.size(), received.size(), missing.size(), extra,
+                unknown_ids.size(), failed_ids.size(), duplicated.size(), static_cast<unsigned long long>(transactions), files, pool_summary.c_str(),
                 events.to_string().c_str());
     std::fflush(stdout);
     print_trace("smtp", log, events, episodes);

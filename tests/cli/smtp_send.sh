@@ -29,6 +29,8 @@ if [[ $mode == options ]]; then
   expect 2 "unknown option '--bogus'" --to a@localhost --bogus
   expect 2 "--tls expects none, starttls or implicit" --to a@localhost --tls ssl
   expect 2 "--no-pool and --pool-size" --to a@localhost --no-pool --pool-size 3
+  expect 2 "--no-pool and --retries" --to a@localhost --no-pool --retries 1
+  expect 2 "--retries" --to a@localhost --retries many
   expect 2 "--user needs a password" --to a@localhost --user alice
   expect 2 "--password-env: the environment variable 'NETPOOL_TEST_UNSET_VAR'" --to a@localhost --user alice \
     --password-env NETPOOL_TEST_UNSET_VAR
@@ -74,7 +76,7 @@ common=(--port "$port" --user alice --password-file "$tmp/pw" --allow-plaintext-
   --to r1@localhost --to r2@localhost --size 2000 --timeout 10)
 expect 0 "sent 30, failed 0" "${common[@]}" --count 30 --concurrency 5
 expect 0 "sent 10, failed 0" "${common[@]}" --count 10 --concurrency 3 --no-pool
-expect 0 '"sent":7,"failed":0' "${common[@]}" --count 7 --json
+expect 0 '"sent":7,"failed":0,"unknown":0,"retried":0,"transactions":7' "${common[@]}" --count 7 --json
 NETPOOL_TEST_PW=$secret expect 0 "sent 5, failed 0" --port "$port" --user alice --password-env NETPOOL_TEST_PW \
   --allow-plaintext-auth --to r@localhost --count 5
 printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
@@ -120,6 +122,12 @@ else
 fi
 delivered=$(wc -l <"$tmp/rec/index.jsonl" 2>/dev/null || echo 0)
 [[ $delivered -eq 52 ]] || fail "the server recorded $delivered messages, expected 52"
+# Every message carries its own Message-ID, so a server (or this test) can tell a duplicate
+# from the next message.
+ids=$(cat "$tmp"/rec/*.eml | tr -d '\r' | grep -i '^Message-ID:' || true)
+distinct=$(sort -u <<<"$ids" | grep -c . || true)
+[[ $distinct -eq 52 ]] || fail "the server recorded $distinct distinct Message-IDs for 52 messages"
+
 for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
   "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)"; do
   if grep -qF -- "$form" "$tmp/all-output"; then fail "the output contains the password (or its base64 form '$form')"; fi

@@ -358,11 +358,18 @@ TEST_CASE("AUTH LOGIN in lock-step, and bytes sent unasked are a protocol error"
         CHECK(server.lines[1] == "1 AUTH LOGIN");
         CHECK(server.lines[4].rfind("1 MAIL FROM:<me@test.example>", 0) == 0);
 
+        // One transaction's verdict (the default retry policy would send it again, safely: the
+        // dot was never written, and the next MAIL FROM gets a clean reply).
+        a.retry.max_attempts = 1;
         const smtp::send_result r2 = netpool::test::run(io, mailer.send(a, m));
         CAPTURE(r2.to_string());
         CHECK_FALSE(r2.sent);
         CHECK(r2.ec == netpool::errc::protocol_error);
         CHECK(r2.discard_connection());
+        a.retry = {};
+        const smtp::send_result r3 = netpool::test::run(io, mailer.send(a, m));
+        CAPTURE(r3.to_string());
+        CHECK(r3.sent);
     }
     settle(io);
 }

@@ -23,6 +23,11 @@ so a client that recovers can go on sending. Scenarios:
   rcpt_mixed           RCPT TO an address containing "reject" gets 550 5.1.1; others 250
   temp_fail_data       the final dot gets 451 4.3.0
   auth_fail            EHLO offers AUTH PLAIN LOGIN (no TLS); every AUTH gets 535 5.7.8
+  close_after_dot      takes every message whole (counted "delivered", as a real server may
+                       have queued it) and closes the connection without replying to the dot
+  rcpt_defer_once      RCPT TO an address containing "defer" gets 451 4.2.0 the first time
+                       that address is seen, 250 afterwards; others 250
+  temp_fail_data_once  the first final dot gets 451 4.3.0 (counted "rejected"), later ones 250
   early_reply          DATA is answered with "354 ..." and, right behind it in the same
                        socket write (before any content), a premature "250 2.0.0 ..."
                        (with TLS: as a second record); the final dot
@@ -52,6 +57,7 @@ SCENARIOS = (
     "normal", "greeting_554", "ehlo_no_starttls", "starttls_injection",
     "reply_421_mid_session", "close_during_data", "garbage", "long_line", "silent",
     "silent_greeting", "rcpt_mixed", "temp_fail_data", "auth_fail", "early_reply",
+    "close_after_dot", "rcpt_defer_once", "temp_fail_data_once",
 )
 TLS_SCENARIOS = ("starttls_injection",)
 
@@ -228,6 +234,10 @@ class Session:
             return
         addr = arg.partition(":")[2].strip()
         addr = addr.split(" ")[0].strip("<>")
+        if self.sc == "rcpt_defer_once" and "defer" in addr.lower() and addr not in self.srv.deferred:
+            self.srv.deferred.add(addr)
+            await self.send("451 4.2.0 mailbox busy, try again later\r\n")
+            return
         self.rcpts.append(addr)
         await self.send("250 2.1.5 recipient ok\r\n")
 
@@ -257,7 +267,14 @@ class Session:
                 break
         rcpts = self.rcpts
         self.reset_transaction()
-        if self.sc == "temp_fail_data":
+        if self.sc == "close_after_dot":
+            # Taken whole, then the connection drops before the verdict: the client cannot
+            # know the message arrived.
+            self.srv.stats.data["delivered_rcpts"].append(rcpts)
+            self.srv.stats.bump("delivered")
+            self.close(abort=True)
+        if self.sc == "temp_fail_data" or (self.sc == "temp_fail_data_once" and not self.srv.failed_data_once):
+            self.srv.failed_data_once = True
             self.srv.stats.bump("rejected")
             await self.send("451 4.3.0 temporary failure, try again later\r\n")
             return
@@ -295,6 +312,8 @@ class Server:
             ctx.load_cert_chain(args.cert, args.key)
             self.tls_context = ctx
         self.fail_421 = 1
+        self.deferred = set()  # rcpt_defer_once: addresses already deferred
+        self.failed_data_once = False  # temp_fail_data_once
         self.connections = 0
         self.writers = set()
 

@@ -10,10 +10,12 @@
 #include <netpool/smtp/mailer.hpp>
 #include <netpool/smtp/message.hpp>
 
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -21,12 +23,14 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include <signal.h>
 #include <unistd.h>
 
 using namespace netpool;
@@ -68,6 +72,20 @@ struct aiosmtpd_options {
     std::uint64_t max_size = 0;
 };
 
+/// An aiosmtpd record directory's index (one JSON object per accepted message); each run of
+/// a restarted server appends to it.
+struct aiosmtpd_reader {
+    std::string dir;
+    std::vector<nlohmann::json> jsonl(const std::string& name) const {
+        std::vector<nlohmann::json> out;
+        std::istringstream in(test::read_file(dir + '/' + name));
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+        return out;
+    }
+    std::vector<nlohmann::json> index() const { return jsonl("index.jsonl"); }
+};
+
 /// aiosmtpd in a child process, recording into its own directory.
 struct aiosmtpd {
     std::string dir = new_dir("aiosmtpd");
@@ -90,15 +108,8 @@ struct aiosmtpd {
 
     std::uint16_t port() const { return proc.port(); }
 
-    std::vector<nlohmann::json> jsonl(const std::string& name) const {
-        std::vector<nlohmann::json> out;
-        std::istringstream in(test::read_file(dir + '/' + name));
-        for (std::string line; std::getline(in, line);)
-            if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-        return out;
-    }
-    std::vector<nlohmann::json> index() const { return jsonl("index.jsonl"); }
-    std::vector<nlohmann::json> auths() const { return jsonl("auth.jsonl"); }
+    std::vector<nlohmann::json> index() const { return aiosmtpd_reader{dir}.index(); }
+    std::vector<nlohmann::json> auths() const { return aiosmtpd_reader{dir}.jsonl("auth.jsonl"); }
     std::string message(int n) const { return test::read_file(dir + '/' + std::to_string(n) + ".eml"); }
     int connections() const {
         const auto t = test::read_file(dir + "/connections");
@@ -740,11 +751,26 @@ TEST_CASE("greeting 554: greeting_rejected") {
     CHECK(srv.count_verb("MAIL") == 0);
 }
 
-TEST_CASE("421 after MAIL FROM: service_closing, the connection is discarded, the next send uses a new one") {
+TEST_CASE("421 after MAIL FROM with the default retry policy: sent once, in a second transaction on a new connection") {
+    bad_server srv("reply_421_mid_session");
+    harness h;
+    auto a = account_for(srv.port());  // default retry policy
+    const auto r = send(h, a, env_to({"rcpt@test"}), simple_message("421-retried"));
+    INFO(r.to_string());
+    CHECK(r.sent);
+    CHECK_FALSE(r.ec);
+    CHECK(r.attempts == 2);
+    CHECK(srv.counter("delivered") == 1);
+    CHECK(srv.counter("connections") >= 2);
+    CHECK(h.total().closes[idx(close_reason::broken)] >= 1);
+}
+
+TEST_CASE("421 after MAIL FROM without retries: service_closing, the connection is discarded, the next send uses a new one") {
     bad_server srv("reply_421_mid_session");
     harness h;
     auto a = account_for(srv.port());
     a.pool = quick_pool(1, 0);
+    a.retry.max_attempts = 1;  // what one transaction reports
     const auto first = send(h, a, env_to({"rcpt@test"}), simple_message("421-first"));
     INFO(first.to_string());
     CHECK_FALSE(first.sent);
@@ -814,7 +840,7 @@ TEST_CASE("a server that stops answering after EHLO: operation_timeout, quickly"
     CHECK(srv.count_verb("MAIL") >= 1);
 }
 
-TEST_CASE("a server that never greets: the checkout fails with a timeout, nothing hangs") {
+TEST_CASE("a server that never greets: the send ends by its retry deadline with the checkout's cause, nothing hangs") {
     bad_server srv("silent_greeting");
     harness h;
     auto a = account_for(srv.port());
@@ -823,12 +849,19 @@ TEST_CASE("a server that never greets: the checkout fails with a timeout, nothin
     a.pool.handshake_timeout = 300ms;
     a.pool.checkout_timeout = 2s;
     a.client.command_timeout = 5s;
+    // The send waits for the endpoint within its deadline (60 s by default), then gives up.
+    a.retry.deadline = 3s;
+    const auto started = std::chrono::steady_clock::now();
     const auto r = send(h, a, env_to({"rcpt@test"}), simple_message("never-greeted"), 10s);
+    const auto took = std::chrono::steady_clock::now() - started;
     INFO(r.to_string());
     CHECK_FALSE(r.sent);
     CHECK(r.stage == "checkout");
     CHECK((r.ec == condition::timeout || r.ec == errc::endpoint_down_timeout));
+    CHECK(r.attempts <= a.retry.max_attempts);
+    CHECK(took < a.retry.deadline + a.pool.checkout_timeout);  // no checkout starts after the deadline
     CHECK(srv.counter("connections") >= 1);
+    CHECK(srv.count_verb("MAIL") == 0);
 }
 
 TEST_CASE("some recipients refused: per-recipient results, sent to the accepted ones") {
@@ -965,6 +998,145 @@ TEST_CASE("a raw message with a line over 998 octets: line_too_long, nothing sen
     CHECK(ok.sent);
     CHECK(srv.counter("delivered") == 1);
     CHECK(srv.counter("connections") == 1);
+}
+
+
+// --- retries (retry_policy, docs/smtp.md#retries) ------------------------------------------
+
+TEST_CASE("retries: the final dot taken and no reply: outcome unknown, not sent again by default") {
+    bad_server srv("close_after_dot");
+    harness h;
+    auto a = account_for(srv.port());  // default retry policy
+    const auto r = send(h, a, env_to({"rcpt@test"}), simple_message("unknown-1"));
+    INFO(r.to_string());
+    CHECK_FALSE(r.sent);
+    CHECK(r.ec == smtp::errc::outcome_unknown);
+    CHECK(r.stage == "end of data");
+    CHECK(r.attempts == 1);
+    CHECK_MESSAGE(r.detail.find("may have been delivered") != std::string::npos, r.detail);
+    CHECK(srv.counter("delivered") == 1);  // the server has it, once
+}
+
+TEST_CASE("retries: at-least-once (retry_unknown_outcome) sends it again, and the server gets it twice") {
+    bad_server srv("close_after_dot");
+    harness h;
+    auto a = account_for(srv.port());
+    a.retry.retry_unknown_outcome = true;
+    a.retry.max_attempts = 2;
+    const auto r = send(h, a, env_to({"rcpt@test"}), simple_message("unknown-2"));
+    INFO(r.to_string());
+    CHECK(r.ec == smtp::errc::outcome_unknown);  // the second attempt ended the same way
+    CHECK(r.attempts == 2);
+    CHECK(srv.counter("delivered") == 2);  // the duplicate this opt-in accepts
+}
+
+TEST_CASE("retries: a 4xx to one RCPT: sent to the others, then to that one alone; nobody gets it twice") {
+    bad_server srv("rcpt_defer_once");
+    harness h;
+    auto a = account_for(srv.port());
+    const auto r = send(h, a, env_to({"first@test", "defer-me@test", "last@test"}), simple_message("deferred"));
+    INFO(r.to_string());
+    CHECK(r.sent);
+    CHECK_FALSE(r.ec);
+    CHECK(r.attempts == 2);
+    REQUIRE(r.recipients.size() == 3);
+    for (const auto& rr : r.recipients) CHECK_MESSAGE(rr.accepted(), rr.address << ": " << rr.code);
+    CHECK(srv.counter("delivered") == 2);
+    CHECK(srv.stats().at("delivered_rcpts") ==
+          nlohmann::json::array({nlohmann::json::array({"first@test", "last@test"}), nlohmann::json::array({"defer-me@test"})}));
+}
+
+TEST_CASE("retries: 451 to the final dot once: refused, so safe to send again; delivered once") {
+    bad_server srv("temp_fail_data_once");
+    harness h;
+    auto a = account_for(srv.port());
+    const auto r = send(h, a, env_to({"rcpt@test"}), simple_message("temp-once"));
+    INFO(r.to_string());
+    CHECK(r.sent);
+    CHECK(r.attempts == 2);
+    CHECK(srv.counter("rejected") == 1);
+    CHECK(srv.counter("delivered") == 1);
+}
+
+struct numbered_send {
+    std::string sha;  // of what the server should record
+    smtp::send_result r;
+};
+
+/// Sends messages prefix0, prefix1, ... (taking the next number from `next`) until all of
+/// `out` is taken; several of these share the work.
+awaitable<void> send_share(smtp::mailer& m, smtp::account a, std::string prefix, std::vector<numbered_send>& out,
+                           std::atomic<int>& next, std::atomic<int>& finished) {
+    for (int i = next++; i < static_cast<int>(out.size()); i = next++) {
+        const std::string raw = simple_message(prefix + std::to_string(i));
+        out[i].sha = test::sha256_hex(expected_content(raw));
+        smtp::envelope e;  // (g++ 12 rejects a braced list of literals in a coroutine)
+        e.mail_from = "sender@test";
+        e.rcpt_to.push_back("rcpt@test");
+        out[i].r = co_await send_raw(m, a, e, raw);
+        ++finished;
+    }
+}
+
+TEST_CASE("retries: aiosmtpd killed (SIGKILL) twice under load: no message arrives twice, each ends sent, failed "
+          "or unknown") {
+    // aiosmtpd on a fixed port and record directory, restarted on both after each kill.
+    const std::string dir = new_dir("aiosmtpd-killed");
+    const std::uint16_t port = test::free_port();
+    const std::vector<std::string> argv{python, script("smtp_server.py"), "--mode", "plain", "--port",
+                                        std::to_string(port), "--record", dir};
+    auto server = std::make_unique<test::child_process>(argv, "aiosmtpd-killed");
+    harness h;
+    auto a = account_for(port);  // default pool and retry policy
+    constexpr int messages = 240;
+    constexpr int senders = 12;
+    std::vector<numbered_send> out(messages);
+    std::atomic<int> next{0}, finished{0};
+    std::vector<std::future<void>> running;
+    for (int i = 0; i < senders; ++i)
+        running.push_back(asio::co_spawn(asio::make_strand(h.io.executor()),
+                                         send_share(h.mail, a, "killed-", out, next, finished), asio::use_future));
+    const auto kill_and_restart = [&](int after, std::chrono::milliseconds down) {
+        REQUIRE(test::wait_for([&] { return finished.load() >= after; }, 60s));
+        ::kill(server->pid(), SIGKILL);
+        server.reset();  // reaps it
+        std::this_thread::sleep_for(down);
+        server = std::make_unique<test::child_process>(argv, "aiosmtpd-killed");
+    };
+    kill_and_restart(40, 1000ms);
+    kill_and_restart(140, 300ms);
+    for (auto& f : running) REQUIRE(f.wait_for(120s) == std::future_status::ready);
+
+    std::map<std::string, int> received;
+    aiosmtpd_reader reader{dir};
+    for (const auto& e : reader.index()) ++received[e.at("sha256").get<std::string>()];
+    int sent = 0, failed = 0, unknown = 0, retried = 0, duplicates = 0, wrong = 0;
+    std::map<std::string, int> failures;
+    for (const auto& o : out) {
+        const int n = received.count(o.sha) ? received.at(o.sha) : 0;
+        if (n > 1) ++duplicates;
+        if (o.r.attempts > 1) ++retried;
+        if (o.r.sent) {
+            ++sent;
+            if (n != 1) ++wrong;
+        } else if (o.r.ec == smtp::errc::outcome_unknown) {
+            ++unknown;
+        } else {
+            ++failed;
+            ++failures[o.r.stage + ": " + o.r.ec.message()];
+            if (n != 0) ++wrong;  // reported failed, yet the server has it
+        }
+    }
+    std::ostringstream why;
+    for (const auto& [k, v] : failures) why << ' ' << v << "x[" << k << ']';
+    MESSAGE("messages=" << messages << " sent=" << sent << " failed=" << failed << " unknown=" << unknown
+                        << " retried=" << retried << " server_received=" << reader.index().size()
+                        << " duplicates=" << duplicates << " failures:" << why.str());
+    CHECK(sent + failed + unknown == messages);
+    CHECK(duplicates == 0);
+    CHECK(wrong == 0);
+    CHECK(retried > 0);  // the kills were felt, and ridden out
+    CHECK(sent + unknown >= messages * 9 / 10);
 }
 
 }  // TEST_SUITE

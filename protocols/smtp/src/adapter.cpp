@@ -425,10 +425,19 @@ asio::awaitable<send_result> adapter::send(connection& c, const envelope& env, s
         co_await fail_reply_before_end_of_data(c, s, o, r);
         co_return r;
     }
+    // The dot: if its write fails it did not go out, and without it no server delivers (RFC
+    // 5321 4.1.1.4): a plain failure, safe to send again. Once it went out, a missing reply
+    // is no verdict either way: the outcome is unknown. (Still in_data: no QUIT into a broken
+    // session.)
+    if (auto ec = co_await s.io.write_all(c, std::string_view(data).substr(data.size() - 3), left()))
+        co_return io_failure(ec, "end of data");
     reply final_reply;
-    const auto ec = co_await exchange(c, s, std::string_view(data).substr(data.size() - 3), o, left(), final_reply,
-                                      false);
-    if (ec) co_return io_failure(ec, "end of data");  // (still in_data: no QUIT into a broken session)
+    if (auto ec = co_await read_reply(c, s, o, left(), final_reply)) {
+        io_failure(ec, "end of data");
+        r.ec = errc::outcome_unknown;
+        r.detail = "the final dot was sent and no reply came (" + ec.message() + "): the message may have been delivered";
+        co_return r;
+    }
     s.in_data = false;
     judge_end_of_data(final_reply, r);
     if (!s.io.buffered().empty()) {

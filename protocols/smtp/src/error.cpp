@@ -35,6 +35,8 @@ public:
             return "SMTP server replied before the end of the message data (protocol violation): not sent";
         case errc::line_too_long:
             return "SMTP message has a line longer than 998 octets (RFC 5322): encode it before sending";
+        case errc::outcome_unknown:
+            return "SMTP outcome unknown: the final dot was sent and no reply came; the message may have been delivered";
         }
         return "unknown netpool.smtp error " + std::to_string(v);
     }

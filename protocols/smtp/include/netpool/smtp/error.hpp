@@ -31,6 +31,10 @@ enum class errc {
     /// A line of the content is longer than 998 octets without its CRLF (RFC 5322 2.1.1,
     /// RFC 5321 4.5.3.1.6). Checked before anything is sent (stage "content").
     line_too_long,
+    /// The final dot was written and no reply to it came (the connection closed, or
+    /// data_timeout passed): the server may have taken the message or not. mailer::send does
+    /// not send it again unless retry_policy::retry_unknown_outcome is set.
+    outcome_unknown,
 };
 
 /// The category, named "netpool.smtp". Its default_error_condition() maps the handshake

@@ -7,6 +7,7 @@
 #include <netpool/registry.hpp>
 #include <netpool/smtp/adapter.hpp>
 #include <netpool/smtp/message.hpp>
+#include <netpool/smtp/retry.hpp>
 
 #include <asio/awaitable.hpp>
 
@@ -19,6 +20,7 @@ struct account {
     endpoint server;        ///< host, port, tls mode (none | starttls | implicit), tls options
     client_options client;  ///< helo name, credentials, mechanisms, timeouts
     pool_options pool;      ///< size, max_overflow, timeouts, health check, lifetimes
+    retry_policy retry;     ///< when send() tries again (default: up to 3 attempts in 60 s, never a duplicate)
 };
 
 /// Sends messages over the registry's keyed pools: one per (host, port, TLS mode, user,
@@ -27,6 +29,11 @@ struct account {
 /// send for a key creates its pool with that account's client and pool options; later
 /// accounts with the same key share it (and its options, the pool's adapter's). A thin layer
 /// over netpool::keyed_client<smtp::adapter>: it keeps nothing per key itself.
+///
+/// Retries: send() tries a message again as a.retry says (see retry_policy and
+/// docs/smtp.md#retries): only what cannot deliver it twice, unless the policy opts in to
+/// at-least-once; recipients already accepted are never sent to again. send_result::attempts
+/// says how many transactions it took.
 ///
 /// Errors: every outcome is a send_result (see adapter::send); a checkout failure has
 /// stage "checkout", and when the pool is endpoint down (or the checkout timed out while a

@@ -128,10 +128,41 @@ struct recipient_result {
     bool accepted() const noexcept { return code >= 200 && code < 300; }
 };
 
-/// The outcome of one transaction. `sent` only after 250 to the final dot.
+/// When mailer::send tries a message again, and for how long (docs/smtp.md#retries). What is
+/// retried is what cannot deliver twice: a failed checkout (not a refused login), a lost or
+/// closing session (421) before the final dot went out, a 4xx to MAIL, DATA or the final dot
+/// (the message as a whole), a 4xx to RCPT (that recipient alone, in a new transaction for
+/// the recipients still owed it). Not retried: 5xx, a message refused before sending (size,
+/// lines, addresses), and by default an unknown outcome (errc::outcome_unknown: the dot went
+/// out and no reply came).
+struct retry_policy {
+    unsigned max_attempts = 3;                         ///< transactions tried, 1 = no retry (>= 1)
+    std::chrono::milliseconds backoff_initial{250};    ///< delay before the 2nd attempt, doubling after (> 0)
+    std::chrono::milliseconds backoff_max{4000};       ///< cap on that delay (>= backoff_initial)
+    double backoff_jitter = 0.5;                       ///< fraction of each delay drawn at random, in [0, 1]
+    /// From the call: no attempt starts after it and a checkout waits at most until it (an
+    /// attempt already under way is bounded by the client's command and data timeouts).
+    /// While the endpoint is down, checkouts that fail at once do not use up attempts: the
+    /// send waits for the pool's probe within this deadline.
+    std::chrono::milliseconds deadline{60000};
+    /// At-least-once: send a message whose outcome is unknown again. The server may then
+    /// deliver it twice. Default false: at-most-once for that case, reported as unknown.
+    bool retry_unknown_outcome = false;
+
+    /// Throws netpool::config_error naming the field ("retry.max_attempts", ...).
+    void validate() const;
+};
+
+/// The outcome of one transaction, or of mailer::send with its retries. `sent` only after
+/// 250 to the final dot.
 struct send_result {
     bool sent = false;
-    std::error_code ec;             ///< empty when sent (even if some recipients were refused)
+    /// Empty when sent (even if some recipients were refused), unless the outcome for some
+    /// recipients is unknown (errc::outcome_unknown).
+    std::error_code ec;
+    /// Transactions tried: 1 for adapter::send; with mailer::send's retries, how many (0 if
+    /// no checkout succeeded).
+    unsigned attempts = 1;
     /// Where it ended: "checkout", "envelope" or "content" (checked before sending), "SIZE",
     /// "MAIL FROM", "RCPT TO", "DATA", "end of data", or "" when sent.
     std::string stage;
