@@ -267,6 +267,18 @@ pool_stats pool_impl::stats() const {
     return s;
 }
 
+netpool::pool::load_info pool_impl::load() const {
+    std::lock_guard lk(mu_);
+    netpool::pool::load_info l;
+    l.idle = state_.count(node_status::idle);
+    l.leased = state_.count(node_status::leased);
+    l.connecting = state_.count(node_status::connecting);
+    l.waiters = state_.waiters();
+    l.capacity = state_.options().size + state_.options().max_overflow;
+    l.endpoint_down = state_.endpoint_down();
+    return l;
+}
+
 void pool_impl::set_event_hook(event_hook h) {
     std::lock_guard lk(mu_);
     state_.set_event_hook(std::move(h));
@@ -343,6 +355,7 @@ lease pool::checkout_blocking(std::chrono::milliseconds timeout, std::error_code
 
 void pool::close() { impl_->close_now(); }
 pool_stats pool::stats() const { return impl_->stats(); }
+pool::load_info pool::load() const { return impl_->load(); }
 void pool::set_event_hook(event_hook hook) { impl_->set_event_hook(std::move(hook)); }
 const std::string& pool::name() const noexcept { return impl_->name(); }
 const endpoint& pool::remote() const noexcept { return impl_->remote(); }

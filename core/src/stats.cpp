@@ -182,6 +182,8 @@ void sample(std::string& out, std::string_view name, const pool_stats& s, V valu
     out += name;
     out += "{pool=\"";
     append_label_value(out, s.name);
+    out += "\",endpoint=\"";  // a pool of a pool_set is told from its siblings by either
+    append_label_value(out, s.endpoint);
     out += '"';
     for (const auto& l : extra) {
         out += ',';
@@ -238,7 +240,7 @@ std::string to_prometheus(const std::vector<pool_stats>& all) {
 
     family(out, "netpool_pool_info", "gauge", "Constant 1; labels carry the pool's endpoint and protocol.");
     for (const auto& s : all)
-        sample(out, "netpool_pool_info", s, std::uint64_t{1}, {{"endpoint", s.endpoint}, {"protocol", s.protocol}});
+        sample(out, "netpool_pool_info", s, std::uint64_t{1}, {{"protocol", s.protocol}});
 
     family(out, "netpool_connections", "gauge", "Open or opening connections by state.");
     for (const auto& s : all) {

@@ -613,7 +613,8 @@ TEST_CASE("stats as JSON and Prometheus text from a live pool") {
     auto j = to_json(s);
     CHECK(j.find("\"metrics\"") != std::string::npos);
     auto prom = to_prometheus({s});
-    CHECK(prom.find("netpool_checkouts_total{pool=\"metrics\",result=\"ok\"} 1") != std::string::npos);
+    CHECK(prom.find("netpool_checkouts_total{pool=\"metrics\",endpoint=\"" + p.remote().to_string() + "\",result=\"ok\"} 1") !=
+          std::string::npos);
 }
 
 #if !NETPOOL_HAS_TLS

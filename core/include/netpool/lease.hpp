@@ -48,6 +48,8 @@ public:
 
     /// The connection is broken or in an unknown state: close it and replace it.
     void discard() noexcept { discard_ = true; }
+    /// Whether discard() was called.
+    bool discarded() const noexcept { return discard_; }
     /// Return it without the adapter's reset (the holder knows the session is clean).
     void skip_reset() noexcept { skip_reset_ = true; }
     /// Check the connection back in now. Idempotent.

@@ -10,6 +10,7 @@
 #include <netpool/lease.hpp>
 #include <netpool/options.hpp>
 #include <netpool/pool.hpp>
+#include <netpool/pool_set.hpp>
 #include <netpool/registry.hpp>
 #include <netpool/stats.hpp>
 #include <netpool/stream.hpp>

@@ -257,6 +257,13 @@ public:
     void close();
 
     pool_stats stats() const;
+    /// A cheap reading of the pool's load (one lock, no histograms), for routing between
+    /// pools (pool_set) and health checks.
+    struct load_info {
+        std::size_t idle = 0, leased = 0, connecting = 0, waiters = 0, capacity = 0;
+        bool endpoint_down = false;
+    };
+    load_info load() const;
     /// See events.hpp for what the hook may do.
     void set_event_hook(event_hook hook);
     const std::string& name() const noexcept;

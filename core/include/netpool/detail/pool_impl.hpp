@@ -63,6 +63,7 @@ public:
     void checkin(worker& w, bool discard, bool skip_reset) noexcept;
     void close_now();
     pool_stats stats() const;
+    netpool::pool::load_info load() const;
     void set_event_hook(event_hook h);
     std::error_code last_failure() const;
     /// Registry support: a permit of the global cap became available.
