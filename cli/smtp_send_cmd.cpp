@@ -21,6 +21,7 @@
 #include <netpool/tools/args.hpp>
 #include <netpool/tools/load.hpp>
 #include <netpool/tools/load_json.hpp>
+#include <netpool/tools/metrics_server.hpp>
 #include <netpool/tools/pool_run.hpp>
 #include <netpool/tools/progress.hpp>
 #include <netpool/tools/report.hpp>
@@ -100,8 +101,9 @@ constexpr std::string_view usage =
     "output:\n"
     "  --json                  one JSON object (pool stats included) instead of text; on any\n"
     "                          failure {\"error\": {\"where\", \"what\", \"hint\"}} instead\n"
-    "  --progress              progress on stderr even when it is not a terminal\n\n"
-    "Exit status: 0 every message was accepted, 1 some failed or the server could not be\n"
+    "  --progress              progress on stderr even when it is not a terminal\n";
+constexpr std::string_view usage_exit =
+    "\nExit status: 0 every message was accepted, 1 some failed or the server could not be\n"
     "used, 2 a mistake in the options.\n";
 
 struct send_config {
@@ -124,6 +126,7 @@ struct send_config {
     bool json = false;
     bool progress = false;
     bool help = false;
+    tools::metrics_options metrics;  // --metrics-port, --metrics-address
 };
 
 // ---- options ----------------------------------------------------------------------------
@@ -149,8 +152,10 @@ void parse_config(std::span<const std::string_view> args, send_config& cfg) {
     cl.flag("json", cfg.json);
     cl.flag("progress", cfg.progress);
     cl.flag("help", cfg.help);
+    cfg.metrics.declare(cl);
     cl.parse(args);
     if (cfg.help) return;
+    cfg.metrics.check(cl);
 
     if (cl.given("host")) cfg.ep.host = v.at("host");
     if (cfg.ep.host.empty()) throw tools::usage_error("--host must not be empty");
@@ -364,11 +369,13 @@ struct pool_report {
 /// which also gives its stats and drains it at the end.
 tools::load_result run_pooled(asio::io_context& ioc, const smtp::account& acct, const smtp::envelope& env,
                               const message_source& messages, const send_config& cfg, const tools::load_options& lo,
-                              send_tally& tally, pool_report& out) {
+                              send_tally& tally, pool_report& out, tools::metrics_server* metrics) {
     registry reg(ioc.get_executor());
     smtp::mailer mailer(reg);
     const keyed_client<smtp::adapter> pools(reg);
     const auto handle = pools.acquire(acct.server, acct.client.cred, acct.pool, [&] { return smtp::adapter(acct.client); });
+    // The registry's pools (the mailer's) while they exist: gone before the registry.
+    const tools::metrics_publication published(metrics, [&reg] { return reg.stats(); });
     out.warm = std::min(cfg.concurrency, cfg.pool_size + cfg.max_overflow);
     out.warmed = tools::warm_pool(ioc, handle.pool(), out.warm);
     auto r = tools::drive(ioc, lo, [&](std::size_t) -> asio::awaitable<tools::outcome> {
@@ -418,7 +425,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
         return report.usage(e.what());
     }
     if (cfg.help) {
-        std::cout << usage;
+        std::cout << usage << tools::metrics_usage << usage_exit;
         if (!NETPOOL_HAS_TLS) std::cout << "\nTLS is not available in this build: " << NETPOOL_NO_TLS_REASON << ".\n";
         return tools::exit_ok;
     }
@@ -428,6 +435,13 @@ int smtp_send_main(std::span<const std::string_view> args) {
     redact.add_credential(cfg.user, cfg.password, 4);
     report.set_scrub([&redact](std::string s) { return redact(std::move(s)); });
     report.set_context("server", cfg.ep.to_string());
+    // Before the preflight, so that a taken port is reported at once (exit 2).
+    std::unique_ptr<tools::metrics_server> metrics;
+    try {
+        metrics = tools::start_metrics(cfg.metrics);
+    } catch (const tools::usage_error& e) {
+        return report.usage(e.what());
+    }
     auto& out = std::cout;
 
     smtp::account acct;
@@ -548,7 +562,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
         });
     } else {
         pooled.emplace();
-        r = run_pooled(ioc, acct, env, *messages, cfg, lo, tally, *pooled);
+        r = run_pooled(ioc, acct, env, *messages, cfg, lo, tally, *pooled, metrics.get());
     }
 
     const auto reasons = r.failures_by_count();

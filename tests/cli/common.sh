@@ -80,3 +80,37 @@ ready_port() {
   done
   awk '/^READY /{print $2; exit}' "$1" 2>/dev/null
 }
+
+# scrape_during ERRFILE PID: waits for the "metrics: URL" line a command with --metrics-port 0
+# writes to ERRFILE, then fetches URL until the exposition shows a pool (while PID runs) and
+# leaves it in $tmp/metrics.txt; checks it with promtool. Fails (not skips) without curl or
+# promtool when CI is set.
+scrape_during() {
+  local errfile=$1 pid=$2 url= body= _
+  for tool in curl promtool; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      if [[ -n ${CI:-} ]]; then fail "$tool is not installed (scripts/setup installs it)"; else
+        echo "SKIP: the metrics check needs $tool"; fi
+      return 0
+    fi
+  done
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^metrics: \(http:.*\)$/\1/p' "$errfile")
+    [[ -n $url ]] && break
+    sleep 0.05
+  done
+  [[ $url == http://127.0.0.1:*/metrics ]] || { fail "no 'metrics: URL' on stderr: $(cat "$errfile")"; return 0; }
+  for _ in $(seq 200); do
+    body=$(curl -sS --max-time 5 "$url" 2>/dev/null) && [[ $body == *'netpool_pool_info{'* ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  printf '%s\n' "$body" >"$tmp/metrics.txt"
+  [[ $body == *'netpool_pool_info{'* ]] || { fail "no pool in the exposition at $url: $body"; return 0; }
+  local report
+  if report=$(promtool check metrics <"$tmp/metrics.txt" 2>&1); then
+    echo "promtool check metrics: ok ($(grep -c '^netpool_' "$tmp/metrics.txt") samples, scraped during the run)"
+  else
+    fail "promtool check metrics: $report"
+  fi
+}

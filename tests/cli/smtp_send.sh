@@ -120,13 +120,22 @@ else
     wait "$inj_pid" 2>/dev/null
   fi
 fi
+# --metrics-port 0: the mailer's pool in Prometheus text, fetched during a longer run.
+"$netpool" smtp-send "${common[@]}" --count 3000 --concurrency 4 --metrics-port 0 --json \
+  >"$tmp/metrics-run.json" 2>"$tmp/metrics-run.err" &
+metrics_pid=$!
+scrape_during "$tmp/metrics-run.err" "$metrics_pid"
+wait "$metrics_pid" || fail "smtp-send --metrics-port 0: exit $?; $(cat "$tmp/metrics-run.err")"
+cat "$tmp/metrics-run.json" "$tmp/metrics-run.err" "$tmp/metrics.txt" >>"$tmp/all-output"
+grep -qF '"sent":3000,"failed":0' "$tmp/metrics-run.json" || fail "smtp-send --metrics-port 0: $(cat "$tmp/metrics-run.json")"
 delivered=$(wc -l <"$tmp/rec/index.jsonl" 2>/dev/null || echo 0)
+delivered=$((delivered - 3000))
 [[ $delivered -eq 52 ]] || fail "the server recorded $delivered messages, expected 52"
 # Every message carries its own Message-ID, so a server (or this test) can tell a duplicate
 # from the next message.
 ids=$(cat "$tmp"/rec/*.eml | tr -d '\r' | grep -i '^Message-ID:' || true)
 distinct=$(sort -u <<<"$ids" | grep -c . || true)
-[[ $distinct -eq 52 ]] || fail "the server recorded $distinct distinct Message-IDs for 52 messages"
+[[ $distinct -eq 3052 ]] || fail "the server recorded $distinct distinct Message-IDs for 3052 messages"
 
 for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
   "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)"; do
