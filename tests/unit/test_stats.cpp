@@ -193,27 +193,29 @@ TEST_CASE("Prometheus text structure") {
     REQUIRE(!text.empty());
     CHECK(text.back() == '\n');
 
-    CHECK(has_line(text, R"(netpool_connections{pool="mail",state="idle"} 3)"));
-    CHECK(has_line(text, R"(netpool_connections{pool="mail",state="leased"} 2)"));
-    CHECK(has_line(text, R"(netpool_waiters{pool="mail"} 4)"));
-    CHECK(has_line(text, R"(netpool_endpoint_down{pool="mail"} 1)"));
-    CHECK(has_line(text, R"(netpool_checkouts_total{pool="mail",result="ok"} 40)"));
-    CHECK(has_line(text, R"(netpool_checkouts_total{pool="mail",result="endpoint_down"} 0)"));
-    CHECK(has_line(text, R"(netpool_connects_total{pool="mail",result="fail"} 1)"));
-    CHECK(has_line(text, R"(netpool_closes_total{pool="mail",reason="max_uses"} 7)"));
+    CHECK(has_line(text, R"(netpool_connections{pool="mail",endpoint="127.0.0.1:2525+starttls",state="idle"} 3)"));
+    CHECK(has_line(text, R"(netpool_connections{pool="mail",endpoint="127.0.0.1:2525+starttls",state="leased"} 2)"));
+    CHECK(has_line(text, R"(netpool_waiters{pool="mail",endpoint="127.0.0.1:2525+starttls"} 4)"));
+    CHECK(has_line(text, R"(netpool_endpoint_down{pool="mail",endpoint="127.0.0.1:2525+starttls"} 1)"));
+    CHECK(has_line(text, R"(netpool_checkouts_total{pool="mail",endpoint="127.0.0.1:2525+starttls",result="ok"} 40)"));
+    CHECK(has_line(text, R"(netpool_checkouts_total{pool="mail",endpoint="127.0.0.1:2525+starttls",result="endpoint_down"} 0)"));
+    CHECK(has_line(text, R"(netpool_connects_total{pool="mail",endpoint="127.0.0.1:2525+starttls",result="fail"} 1)"));
+    CHECK(has_line(text, R"(netpool_closes_total{pool="mail",endpoint="127.0.0.1:2525+starttls",reason="max_uses"} 7)"));
     CHECK(has_line(text, "# TYPE netpool_checkouts_total counter"));
     CHECK(has_line(text, "# TYPE netpool_checkout_wait_seconds histogram"));
-    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",le="0.000001"} 0)"));
-    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",le="0.000004"} 1)"));
-    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",le="67.108864"} 2)"));
-    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",le="+Inf"} 2)"));
-    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_count{pool="mail"} 2)"));
-    CHECK(has_line(text, R"(netpool_lease_seconds_bucket{pool="mail",le="67.108864"} 0)"));
-    CHECK(has_line(text, R"(netpool_lease_seconds_bucket{pool="mail",le="+Inf"} 1)"));
-    CHECK(has_line(text, R"(netpool_lease_seconds_sum{pool="mail"} 120)"));
+    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="0.000001"} 0)"));
+    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="0.000004"} 1)"));
+    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="67.108864"} 2)"));
+    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="+Inf"} 2)"));
+    CHECK(has_line(text, R"(netpool_checkout_wait_seconds_count{pool="mail",endpoint="127.0.0.1:2525+starttls"} 2)"));
+    CHECK(has_line(text, R"(netpool_lease_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="67.108864"} 0)"));
+    CHECK(has_line(text, R"(netpool_lease_seconds_bucket{pool="mail",endpoint="127.0.0.1:2525+starttls",le="+Inf"} 1)"));
+    CHECK(has_line(text, R"(netpool_lease_seconds_sum{pool="mail",endpoint="127.0.0.1:2525+starttls"} 120)"));
 
+    // Every sample carries the endpoint beside the pool (a pool_set's pools differ in both).
+    CHECK(has_line(text, R"(netpool_pool_info{pool="mail",endpoint="127.0.0.1:2525+starttls",protocol="smtp"} 1)"));
     // Quote, backslash and newline in a label value are escaped; nothing else is.
-    CHECK(has_line(text, R"(netpool_waiters{pool="we\"ird\\na\nme"} 4)"));
+    CHECK(has_line(text, R"(netpool_waiters{pool="we\"ird\\na\nme",endpoint="127.0.0.1:2525+starttls"} 4)"));
 
     // Every sample belongs to a family announced by HELP and TYPE before it, each
     // family is announced once, and counters end in _total.

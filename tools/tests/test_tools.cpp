@@ -304,7 +304,8 @@ TEST_CASE("metrics_server: serves the current source on 127.0.0.1, a taken port 
     CHECK(empty.find("netpool_connections{") == std::string::npos);
     server.set_source([&] { return std::vector<netpool::pool_stats>{s}; });
     auto full = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK(full.find("netpool_connections{pool=\"p1\",state=\"idle\"} 3\n") != std::string::npos);
+    CHECK(full.find("netpool_connections{pool=\"p1\",endpoint=\"" + s.endpoint + "\",state=\"idle\"} 3\n") !=
+          std::string::npos);
     s.idle = 4;  // rendered fresh for each request
     CHECK(get("GET /metrics HTTP/1.1\r\n\r\n").find("state=\"idle\"} 4\n") != std::string::npos);
     CHECK(get("GET /other HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
