@@ -49,6 +49,7 @@ std::optional<problem> first_problem(const pool_options& o) {
     if (o.order != idle_order::lifo && o.order != idle_order::fifo) return problem{"order", "must be lifo or fifo"};
     if (auto p = range("connect_timeout", o.connect_timeout, false)) return p;
     if (auto p = range("handshake_timeout", o.handshake_timeout, false)) return p;
+    if (auto p = range("dns_refresh", o.dns_refresh, true)) return p;
     if (auto p = range("close_timeout", o.close_timeout, false)) return p;
     if (auto p = range("reset_timeout", o.reset_timeout, false)) return p;
     if (auto p = range("health_check_timeout", o.health_check_timeout, false)) return p;
@@ -82,6 +83,7 @@ void for_each_field(Options& o, F&& f) {
     f("order", o.order);
     f("connect_timeout", o.connect_timeout);
     f("handshake_timeout", o.handshake_timeout);
+    f("dns_refresh", o.dns_refresh);
     f("close_timeout", o.close_timeout);
     f("reset_timeout", o.reset_timeout);
     f("health_check_timeout", o.health_check_timeout);

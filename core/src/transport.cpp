@@ -43,6 +43,9 @@
 #include <typeinfo>
 #include <memory>
 #include <mutex>
+#include <atomic>
+#include <optional>
+#include <map>
 #include <string>
 
 namespace netpool {
@@ -88,8 +91,43 @@ struct resolve_state {
     bool finished = false;
 };
 
+/// Resolved addresses kept for dns_refresh (process-wide, by "host:port").
+struct dns_cache {
+    struct entry {
+        tcp::resolver::results_type results;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::mutex mu;
+    std::map<std::string, entry, std::less<>> entries;
+    std::atomic<std::uint64_t> lookups{0};
+
+    std::optional<tcp::resolver::results_type> fresh(const std::string& key, std::chrono::milliseconds refresh) {
+        std::lock_guard lk(mu);
+        const auto it = entries.find(key);
+        if (it == entries.end()) return std::nullopt;
+        if (std::chrono::steady_clock::now() - it->second.at >= refresh) {
+            entries.erase(it);
+            return std::nullopt;
+        }
+        return it->second.results;
+    }
+    void store(const std::string& key, const tcp::resolver::results_type& r) {
+        std::lock_guard lk(mu);
+        entries[key] = entry{r, std::chrono::steady_clock::now()};
+    }
+    void drop(const std::string& key) {
+        std::lock_guard lk(mu);
+        entries.erase(key);
+    }
+};
+
+dns_cache& resolved() {
+    static dns_cache c;
+    return c;
+}
+
 asio::awaitable<std::error_code> resolve_and_connect(tcp::socket& sock, const std::string& host,
-                                                     std::uint16_t port) {
+                                                     std::uint16_t port, std::chrono::milliseconds dns_refresh) {
     // An IP literal needs no lookup; this is also the common case in tests and benchmarks.
     std::error_code parse_ec;
     const auto address = asio::ip::make_address(host, parse_ec);
@@ -99,7 +137,18 @@ asio::awaitable<std::error_code> resolve_and_connect(tcp::socket& sock, const st
         co_return ec;
     }
 
+    const std::string key = host + ':' + std::to_string(port);
+    if (dns_refresh.count() > 0) {
+        if (auto cached = resolved().fresh(key, dns_refresh)) {
+            auto [ec, connected_to] = co_await asio::async_connect(sock, *cached, use_tuple);
+            (void)connected_to;
+            if (ec && ec != asio::error::operation_aborted) resolved().drop(key);  // the host may have moved
+            co_return ec;
+        }
+    }
+
     const auto ex = co_await asio::this_coro::executor;
+    ++resolved().lookups;
     auto st = std::make_shared<resolve_state>(ex);
     st->done.expires_at(asio::steady_timer::time_point::max());
     st->resolver.async_resolve(host, std::to_string(port),
@@ -118,8 +167,10 @@ asio::awaitable<std::error_code> resolve_and_connect(tcp::socket& sock, const st
     if (st->ec) co_return st->ec;
     if (cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
 
+    if (dns_refresh.count() > 0) resolved().store(key, st->results);
     auto [ec, connected_to] = co_await asio::async_connect(sock, st->results, use_tuple);
     (void)connected_to;
+    if (ec && dns_refresh.count() > 0 && ec != asio::error::operation_aborted) resolved().drop(key);
     co_return ec;
 }
 
@@ -344,8 +395,11 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options&) 
 }
 #endif
 
+std::uint64_t dns_lookups() noexcept { return resolved().lookups.load(); }
+
 asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::milliseconds connect_timeout,
-                                                   std::chrono::milliseconds handshake_timeout) {
+                                                   std::chrono::milliseconds handshake_timeout,
+                                                   std::chrono::milliseconds dns_refresh) {
 #if !NETPOOL_HAS_TLS
     // Before anything is opened: a plain connection to a TLS port would only fail later,
     // and less clearly.
@@ -362,7 +416,7 @@ asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::m
     s.close();
     close_guard guard(s);
 
-    auto ec = co_await with_timeout(resolve_and_connect(s.socket(), ep.host, ep.port), connect_timeout,
+    auto ec = co_await with_timeout(resolve_and_connect(s.socket(), ep.host, ep.port, dns_refresh), connect_timeout,
                                     errc::connect_timeout);
     if (ec) co_return ec;
 

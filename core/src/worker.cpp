@@ -69,7 +69,7 @@ asio::awaitable<void> pool_impl::run_worker(std::shared_ptr<pool_impl> p, std::s
             w->conn.io().close();
             detail_access::new_session(w->conn);
             try {
-                result = co_await connect_transport(w->conn, o.connect_timeout, o.handshake_timeout);
+                result = co_await connect_transport(w->conn, o.connect_timeout, o.handshake_timeout, o.dns_refresh);
             } catch (...) {
                 result = errc::adapter_exception;  // not the adapter's, but contained all the same
             }

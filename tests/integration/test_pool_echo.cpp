@@ -483,6 +483,46 @@ TEST_CASE("an exception thrown by an adapter is contained to its worker") {
     CHECK(log.count(event_kind::adapter_exception) >= 1);
 }
 
+TEST_CASE("dns_refresh: a host name resolved once for many reconnects, again after a failed connect; 0 resolves at each") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    endpoint ep = test::loopback(srv.port());
+    ep.host = "localhost";  // a name, looked up (an IP literal never is)
+    auto o = test::quick_pool(1, 0);
+    o.max_uses = 1;  // every lease ends its connection: each checkout reconnects
+    o.dns_refresh = std::chrono::hours(1);
+    pool p(ioc.get_executor(), ep, echo::adapter{}, o, "dns-cached");
+    const auto before = dns_lookups();
+    test::run(ioc, [&]() -> awaitable<void> {
+        for (int i = 0; i < 5; ++i) CHECK_FALSE(co_await echo_once(p, "x"));
+    }());
+    CHECK(srv.server().connections_accepted() >= 5);
+    CHECK(dns_lookups() - before == 1);
+    // The server goes away: a connect fails on the cached addresses, which are dropped; once
+    // it is back, a new lookup finds it.
+    srv.stop();
+    const auto stopped = dns_lookups();
+    test::run(ioc, until([&] { return p.stats().connects_failed >= 1; }));
+    srv.start();
+    test::run(ioc, [&]() -> awaitable<void> { CHECK_FALSE(co_await echo_once(p, "back")); }());
+    CHECK(dns_lookups() > stopped);
+    const auto cached_again = dns_lookups();
+    test::run(ioc, [&]() -> awaitable<void> {
+        for (int i = 0; i < 3; ++i) CHECK_FALSE(co_await echo_once(p, "y"));
+    }());
+    CHECK(dns_lookups() == cached_again);
+
+    // The default: a lookup at every connect.
+    auto plain = o;
+    plain.dns_refresh = std::chrono::milliseconds(0);
+    pool q(ioc.get_executor(), ep, echo::adapter{}, plain, "dns-every-connect");
+    const auto before_q = dns_lookups();
+    test::run(ioc, [&]() -> awaitable<void> {
+        for (int i = 0; i < 3; ++i) CHECK_FALSE(co_await echo_once(q, "z"));
+    }());
+    CHECK(dns_lookups() - before_q >= 3);
+}
+
 TEST_CASE("max_uses retires connections between leases (max_lifetime: test_pool_clock.cpp)") {
     test::server_thread srv;
     asio::io_context ioc;

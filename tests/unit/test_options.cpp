@@ -232,7 +232,7 @@ TEST_CASE("to_json round-trips") {
     const auto j = netpool::to_json(o);
     CHECK(j.at("order") == "fifo");
     CHECK(j.at("keepalive_interval") == 12345);
-    CHECK(j.size() == 25);  // every field of pool_options
+    CHECK(j.size() == 26);  // every field of pool_options
 
     const auto back = netpool::parse_pool_options(j.dump());
     CHECK(netpool::to_json(back) == j);

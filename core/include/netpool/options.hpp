@@ -51,6 +51,10 @@ struct pool_options {
     // Connection set-up.
     duration connect_timeout{5000};    ///< TCP connect (must be > 0)
     duration handshake_timeout{10000}; ///< TLS + protocol handshake (must be > 0)
+    /// Reuse a host name's resolved addresses for connects this long; 0: resolve at every
+    /// connect. A connect that fails on every cached address drops them, so the next one
+    /// resolves again. (An IP literal is never looked up.)
+    duration dns_refresh{0};
     duration close_timeout{1000};      ///< polite close (QUIT/LOGOUT) before the socket is shut (must be > 0)
     duration reset_timeout{5000};      ///< adapter reset before reuse (must be > 0)
     duration health_check_timeout{5000};  ///< one health check (must be > 0)

@@ -41,7 +41,12 @@ namespace netpool {
 /// Without TLS: throws config_error("tls", NETPOOL_NO_TLS_REASON).
 std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& opts);
 
-/// Resolves ep.host, connects c.io() to the first address that answers, sets TCP_NODELAY
+/// Host name lookups this process made so far (connect_transport; for tests and diagnostics).
+std::uint64_t dns_lookups() noexcept;
+
+/// Resolves ep.host (or, with dns_refresh > 0, reuses the addresses resolved for the same
+/// host and port less than dns_refresh ago; a connect that fails on all of them drops
+/// them), connects c.io() to the first address that answers, sets TCP_NODELAY
 /// and, for tls_mode::implicit, performs the TLS handshake (SNI and host-name check from
 /// ep.tls_opts.server_name or ep.host).
 /// Errors: errc::connect_timeout, errc::handshake_timeout, errc::tls_verify_failed,
@@ -50,7 +55,8 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options& o
 /// Without TLS: an endpoint whose tls is not tls_mode::none throws
 /// config_error("endpoint.tls", ...) before anything is opened.
 asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::milliseconds connect_timeout,
-                                                   std::chrono::milliseconds handshake_timeout);
+                                                   std::chrono::milliseconds handshake_timeout,
+                                                   std::chrono::milliseconds dns_refresh = std::chrono::milliseconds{0});
 
 /// TLS handshake over an already connected plain stream (STARTTLS). Precondition:
 /// !c.io().is_tls() and c.tls_context() != nullptr. Same errors as the TLS part above.
