@@ -114,8 +114,9 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     acct.pool.checkout_timeout = cfg.timeout;
     acct.pool.connect_timeout = cfg.timeout;
     acct.pool.handshake_timeout = cfg.timeout;
-    // One fetch: a session that fails twice (connect, TLS, login) makes the pool endpoint
-    // down at once, and the fetch fails with the cause instead of waiting out the checkout.
+    // One fetch: a session that fails twice (connect, TLS) makes the pool endpoint down at
+    // once, and the fetch fails with the cause instead of waiting out the checkout. A refused
+    // login does so at the first (and is never repeated: condition::credentials_rejected).
     acct.pool.max_restarts = 1;
     try {
         acct.client.validate();

@@ -304,6 +304,7 @@ std::string hint_for(const send_config& cfg, const std::error_code& ec) {
                "' (see --server-name)";
     }
     if (ec == smtp::errc::auth_failed) return "the server refused the user name or password";
+    if (ec == smtp::errc::token_rejected) return "the server refused the OAuth token";
     if (ec == smtp::errc::starttls_unavailable) return "the server does not offer STARTTLS: try --tls implicit";
     if (ec == asio::error::connection_refused) return "nothing listens there";
     return {};

@@ -70,6 +70,7 @@ public:
         case condition::endpoint_down: return "endpoint down";
         case condition::timeout: return "timed out";
         case condition::handshake_rejected: return "server rejected the protocol handshake";
+        case condition::credentials_rejected: return "server refused the credentials";
         }
         return "unknown netpool condition " + std::to_string(v);
     }
@@ -101,6 +102,10 @@ public:
             // A protocol's category says so through its default condition. Comparing two
             // error_conditions compares category and value only: no recursion into here.
             return ec.category().default_error_condition(ec.value()) == std::error_condition(cond, *this);
+        case condition::credentials_rejected:
+            // Only a protocol's category knows which of its codes these are: it answers through
+            // its own equivalent(int, condition), which the comparison asks first.
+            return false;
         }
         return false;
     }

@@ -21,6 +21,7 @@ void supervisor::start_episode(time_point now) noexcept {
 }
 
 bool supervisor::connected() noexcept {
+    first_ = false;
     next_attempt_at_ = time_point::min();  // the endpoint answers: nobody waits for a backoff
     if (recovering_) allowed_ = allowed_ > capacity_ ? allowed_ : allowed_ * 2;
     if (!down_) return false;
@@ -44,13 +45,17 @@ bool supervisor::connect_failed(std::uint64_t gen, std::error_code ec, time_poin
     start_episode(now);
     failures_.push_back(now);
     while (!failures_.empty() && now - failures_.front() >= restart_period_) failures_.pop_front();
+    first_ = false;
     // A certificate that does not verify will not verify on the next attempt either: down at
-    // once, and probed no faster than down_cooldown. (A refused login is not treated so: an
-    // adapter may legitimately try again with a refreshed token.)
+    // once, and probed no faster than down_cooldown. Refused credentials are final: down at
+    // once and never probed, because servers lock accounts after a few failed logins. (A
+    // token an adapter can refresh is not a refusal of credentials: see smtp's XOAUTH2.)
     const bool certificate = ec == errc::tls_verify_failed;
-    const bool went_down = !down_ && (certificate || failures_.size() > max_restarts_);
+    const bool refused = ec == condition::credentials_rejected;
+    const bool went_down = !down_ && (certificate || refused || failures_.size() > max_restarts_);
     if (went_down) down_ = true;
-    next_attempt_at_ = certificate ? later(now, down_cooldown_) : now + retry_delay(now);
+    if (refused) refused_ = true;
+    next_attempt_at_ = refused_ ? never : certificate ? later(now, down_cooldown_) : now + retry_delay(now);
     return went_down;
 }
 
@@ -61,6 +66,9 @@ void supervisor::note_break(time_point now) noexcept {
 
 supervisor::admission supervisor::may_admit(time_point now) const noexcept {
     if (now < next_attempt_at_) return {false, next_attempt_at_};
+    // The endpoint's first connect goes alone: if the server refuses the login, it refuses
+    // one, not one per worker started together.
+    if (first_ && in_flight_ > 0) return {false, never};
     if (in_flight_ >= allowed_) {
         // Attempts in flight report first; but one that hangs (a server that accepts and
         // never answers: it reports only at connect_timeout or handshake_timeout) must not

@@ -3,6 +3,9 @@
 #include <netpool/detail/supervisor.hpp>
 
 #include <netpool/error.hpp>
+#include <netpool/imap/error.hpp>
+#include <netpool/redis/error.hpp>
+#include <netpool/smtp/error.hpp>
 
 #include <doctest/doctest.h>
 
@@ -30,9 +33,17 @@ pool_options opts() {
 }
 }  // namespace
 
-TEST_CASE("supervisor: attempts are admitted freely until one fails") {
+TEST_CASE("supervisor: the first attempt goes alone; once it reported, attempts are admitted freely until one fails") {
     jitter_rng rng(1);
     supervisor s(opts(), rng);
+    CHECK(s.may_admit(t0).admit);
+    s.admitted(t0);
+    const auto gen = s.attempt_started();
+    const auto second = s.may_admit(t0);  // a refused login is refused once, not once per worker
+    CHECK_FALSE(second.admit);
+    CHECK(second.ask_again == never);  // asked again when the first reports
+    s.attempt_ended(gen);
+    s.connected();
     for (int i = 0; i < 8; ++i) {
         CHECK(s.may_admit(t0).admit);
         s.admitted(t0);
@@ -138,6 +149,33 @@ TEST_CASE("supervisor: a certificate that does not verify takes the endpoint dow
     CHECK(s.connect_failed(g, errc::tls_verify_failed, t0));
     CHECK(s.down());
     CHECK(s.may_probe(t0 + 999ms).ask_again == t0 + 1000ms);
+}
+
+TEST_CASE("supervisor: refused credentials take the endpoint down for good: no probe, not even an hour later") {
+    jitter_rng rng(1);
+    supervisor s(opts(), rng);
+    const auto g = s.attempt_started();
+    s.attempt_ended(g);
+    CHECK(std::error_code(smtp::errc::auth_failed) == condition::credentials_rejected);
+    CHECK(s.connect_failed(g, smtp::errc::auth_failed, t0));
+    CHECK(s.down());
+    CHECK(s.credentials_refused());
+    for (auto later_on : {t0, t0 + 1000ms, t0 + 1h}) {
+        const auto p = s.may_probe(later_on);
+        CHECK_FALSE(p.admit);
+        CHECK(p.ask_again == never);
+    }
+    CHECK_FALSE(s.may_admit(t0 + 1h).admit);
+    // A rejected XOAUTH2 token is not a refusal of credentials: a refreshed one may follow.
+    supervisor t(opts(), rng);
+    const auto h = t.attempt_started();
+    t.attempt_ended(h);
+    CHECK_FALSE(std::error_code(smtp::errc::token_rejected) == condition::credentials_rejected);
+    CHECK_FALSE(t.connect_failed(h, smtp::errc::token_rejected, t0));
+    CHECK_FALSE(t.down());
+    CHECK(std::error_code(imap::errc::login_failed) == condition::credentials_rejected);
+    CHECK(std::error_code(redis::errc::auth_failed) == condition::credentials_rejected);
+    CHECK_FALSE(std::error_code(smtp::errc::greeting_rejected) == condition::credentials_rejected);
 }
 
 TEST_CASE("supervisor: two connections found broken close together start an episode") {

@@ -45,6 +45,11 @@ enum class condition {
     /// errc::protocol_error, and any protocol's own error whose category's
     /// default_error_condition() maps to this (e.g. smtp::errc::auth_failed).
     handshake_rejected,
+    /// The server refused the credentials (a wrong password, an unknown or disabled user):
+    /// a protocol's code whose category says so through equivalent() (smtp::errc::auth_failed,
+    /// imap::errc::login_failed, redis::errc::auth_failed). A pool never repeats such a login on
+    /// its own: its endpoint goes down at once and is not probed (see pool_options).
+    credentials_rejected,
 };
 
 const std::error_category& netpool_category() noexcept;

@@ -27,6 +27,12 @@ public:
             return netpool::make_error_condition(netpool::condition::handshake_rejected);
         return {v, *this};
     }
+
+    bool equivalent(int v, const std::error_condition& c) const noexcept override {
+        if (c == netpool::make_error_condition(netpool::condition::credentials_rejected))
+            return v == static_cast<int>(errc::auth_failed);
+        return default_error_condition(v) == c;
+    }
 };
 
 }  // namespace

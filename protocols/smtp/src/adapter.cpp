@@ -86,6 +86,12 @@ std::error_code auth_refused(failure_info& f, const std::string& stage, const re
     return failed(f, stage, r.code == 421 ? std::error_code(errc::service_closing) : errc::auth_failed, &r);
 }
 
+/// XOAUTH2 refused: the token (it may have expired), not the credentials; the next session
+/// asks for a fresh one.
+std::error_code token_refused(failure_info& f, const std::string& stage, const reply& r) {
+    return failed(f, stage, r.code == 421 ? std::error_code(errc::service_closing) : errc::token_rejected, &r);
+}
+
 asio::awaitable<std::error_code> auth_plain(connection& c, session& s, const client_options& o, failure_info& f) {
     const std::string stage = "AUTH PLAIN";
     // Everything built from the secret is wiped when it goes (the redactor knows its forms).
@@ -137,9 +143,9 @@ asio::awaitable<std::error_code> auth_xoauth2(connection& c, session& s, const c
         // The challenge carries the error (base64 JSON); an empty line gets the final 535.
         reply end;
         if (auto ec = co_await exchange(c, s, "\r\n", o, o.command_timeout, end)) co_return failed(f, stage, ec, &r);
-        co_return auth_refused(f, stage, end);
+        co_return token_refused(f, stage, end);
     }
-    co_return auth_refused(f, stage, r);
+    co_return token_refused(f, stage, r);
 }
 
 asio::awaitable<std::error_code> authenticate(connection& c, session& s, const client_options& o,

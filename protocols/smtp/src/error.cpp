@@ -35,6 +35,7 @@ public:
             return "SMTP server replied before the end of the message data (protocol violation): not sent";
         case errc::line_too_long:
             return "SMTP message has a line longer than 998 octets (RFC 5322): encode it before sending";
+        case errc::token_rejected: return "SMTP AUTH XOAUTH2: the server rejected the token";
         case errc::outcome_unknown:
             return "SMTP outcome unknown: the final dot was sent and no reply came; the message may have been delivered";
         }
@@ -45,6 +46,12 @@ public:
         if (is_handshake_failure(static_cast<errc>(v)))
             return netpool::make_error_condition(netpool::condition::handshake_rejected);
         return {v, *this};
+    }
+
+    bool equivalent(int v, const std::error_condition& c) const noexcept override {
+        if (c == netpool::make_error_condition(netpool::condition::credentials_rejected))
+            return v == static_cast<int>(errc::auth_failed);
+        return default_error_condition(v) == c;
     }
 };
 
@@ -64,7 +71,8 @@ bool is_handshake_failure(errc e) noexcept {
     case errc::starttls_injection:
     case errc::plaintext_auth_refused:
     case errc::auth_unavailable:
-    case errc::auth_failed: return true;
+    case errc::auth_failed:
+    case errc::token_rejected: return true;
     default: return false;
     }
 }

@@ -11,7 +11,9 @@
 // fail together are one failure, as OTP counts a child's restarts and not its siblings'.
 // More than max_restarts counted failures within restart_period, or one certificate that
 // does not verify, take the endpoint down: checkouts fail fast, and one probe at a time runs
-// no more often than down_cooldown until a connect succeeds.
+// no more often than down_cooldown until a connect succeeds. Refused credentials
+// (condition::credentials_rejected) take it down for good: no probe repeats the login. The
+// endpoint's first connect runs alone, so a refused login is refused once.
 #pragma once
 
 #include <netpool/detail/jitter.hpp>
@@ -68,6 +70,8 @@ public:
     admission may_probe(time_point now) const noexcept;
 
     bool down() const noexcept { return down_; }
+    /// The server refused the credentials: down, and never probed.
+    bool credentials_refused() const noexcept { return refused_; }
     bool recovering() const noexcept { return recovering_; }
     std::error_code last_cause() const noexcept { return last_cause_; }
     std::size_t counted_failures() const noexcept { return failures_.size(); }
@@ -94,6 +98,8 @@ private:
     std::uint64_t gen_ = 1;
     std::size_t in_flight_ = 0;  // attempts started in generation gen_, not yet reported
     time_point last_break_{};    // last close of a connection found broken
+    bool first_ = true;          // no connect has reported yet: one attempt at a time
+    bool refused_ = false;       // the server refused the credentials: no attempt ever again
 };
 
 }  // namespace netpool::detail

@@ -35,12 +35,16 @@ enum class errc {
     /// data_timeout passed): the server may have taken the message or not. mailer::send does
     /// not send it again unless retry_policy::retry_unknown_outcome is set.
     outcome_unknown,
+    /// XOAUTH2: the server refused the token. Not a refusal of the credentials
+    /// (condition::credentials_rejected): the next session asks oauth_token(true) for a fresh one.
+    token_rejected,
 };
 
 /// The category, named "netpool.smtp". Its default_error_condition() maps the handshake
 /// failures (greeting_rejected, ehlo_rejected, starttls_*, plaintext_auth_refused,
-/// auth_unavailable, auth_failed) to netpool::condition::handshake_rejected, so a pool
-/// whose handshakes keep failing that way goes to errc::endpoint_down_handshake.
+/// auth_unavailable, auth_failed, token_rejected) to netpool::condition::handshake_rejected, so
+/// a pool whose handshakes keep failing that way goes to errc::endpoint_down_handshake; and
+/// auth_failed is netpool::condition::credentials_rejected: the pool never repeats that login.
 const std::error_category& smtp_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), smtp_category()}; }
