@@ -1,5 +1,5 @@
-// Resolve, connect, TLS: the network steps every worker goes through before its adapter
-// speaks. Every step is bounded by a timer and every failure comes back as an error_code.
+// Connect and TLS: the network steps every worker goes through before its adapter speaks
+// (the lookup and the TCP connect are in resolve.cpp). Every step is bounded by a timer and every failure comes back as an error_code.
 //
 // Threading: the caller's coroutine must run on a strand (or an io_context run by one
 // thread). with_timeout() runs the operation as a child coroutine beside a timer on the
@@ -10,6 +10,7 @@
 // co_await. The functions here check the cancellation state before each step and return
 // operation_aborted instead, so a caller's own timeout never turns into an exception here.
 #include <netpool/transport.hpp>
+#include <netpool/detail/resolve.hpp>
 
 #include <netpool/error.hpp>
 #include <netpool/options.hpp>
@@ -43,9 +44,6 @@
 #include <typeinfo>
 #include <memory>
 #include <mutex>
-#include <atomic>
-#include <optional>
-#include <map>
 #include <string>
 
 namespace netpool {
@@ -76,103 +74,6 @@ private:
     stream* s_;
 };
 
-/// The resolver's background lookup (getaddrinfo) cannot be interrupted, and a
-/// parallel_group waits for every member to finish, so a timeout could not return before
-/// the system resolver gave up. The lookup therefore completes into shared state that
-/// outlives this coroutine, and the coroutine waits on a timer that the lookup cancels:
-/// a timeout or a caller's cancellation returns at once and leaves the lookup to finish
-/// (and be discarded) in the background.
-struct resolve_state {
-    explicit resolve_state(const asio::any_io_executor& ex) : resolver(ex), done(ex) {}
-    tcp::resolver resolver;
-    asio::steady_timer done;
-    std::error_code ec;
-    tcp::resolver::results_type results;
-    bool finished = false;
-};
-
-/// Resolved addresses kept for dns_refresh (process-wide, by "host:port").
-struct dns_cache {
-    struct entry {
-        tcp::resolver::results_type results;
-        std::chrono::steady_clock::time_point at;
-    };
-    std::mutex mu;
-    std::map<std::string, entry, std::less<>> entries;
-    std::atomic<std::uint64_t> lookups{0};
-
-    std::optional<tcp::resolver::results_type> fresh(const std::string& key, std::chrono::milliseconds refresh) {
-        std::lock_guard lk(mu);
-        const auto it = entries.find(key);
-        if (it == entries.end()) return std::nullopt;
-        if (std::chrono::steady_clock::now() - it->second.at >= refresh) {
-            entries.erase(it);
-            return std::nullopt;
-        }
-        return it->second.results;
-    }
-    void store(const std::string& key, const tcp::resolver::results_type& r) {
-        std::lock_guard lk(mu);
-        entries[key] = entry{r, std::chrono::steady_clock::now()};
-    }
-    void drop(const std::string& key) {
-        std::lock_guard lk(mu);
-        entries.erase(key);
-    }
-};
-
-dns_cache& resolved() {
-    static dns_cache c;
-    return c;
-}
-
-asio::awaitable<std::error_code> resolve_and_connect(tcp::socket& sock, const std::string& host,
-                                                     std::uint16_t port, std::chrono::milliseconds dns_refresh) {
-    // An IP literal needs no lookup; this is also the common case in tests and benchmarks.
-    std::error_code parse_ec;
-    const auto address = asio::ip::make_address(host, parse_ec);
-    if (!parse_ec) {
-        const tcp::endpoint target(address, port);
-        auto [ec] = co_await sock.async_connect(target, use_tuple);
-        co_return ec;
-    }
-
-    const std::string key = host + ':' + std::to_string(port);
-    if (dns_refresh.count() > 0) {
-        if (auto cached = resolved().fresh(key, dns_refresh)) {
-            auto [ec, connected_to] = co_await asio::async_connect(sock, *cached, use_tuple);
-            (void)connected_to;
-            if (ec && ec != asio::error::operation_aborted) resolved().drop(key);  // the host may have moved
-            co_return ec;
-        }
-    }
-
-    const auto ex = co_await asio::this_coro::executor;
-    ++resolved().lookups;
-    auto st = std::make_shared<resolve_state>(ex);
-    st->done.expires_at(asio::steady_timer::time_point::max());
-    st->resolver.async_resolve(host, std::to_string(port),
-                               [st](const std::error_code& ec, tcp::resolver::results_type results) {
-                                   st->ec = ec;
-                                   st->results = std::move(results);
-                                   st->finished = true;
-                                   st->done.cancel();
-                               });
-    co_await st->done.async_wait(use_tuple);
-    if (!st->finished) {
-        // Our wait was cancelled from outside (timeout or caller): abandon the lookup.
-        st->resolver.cancel();
-        co_return asio::error::operation_aborted;
-    }
-    if (st->ec) co_return st->ec;
-    if (cancelled(co_await asio::this_coro::cancellation_state)) co_return asio::error::operation_aborted;
-
-    if (dns_refresh.count() > 0) resolved().store(key, st->results);
-    auto [ec, connected_to] = co_await asio::async_connect(sock, st->results, use_tuple);
-    (void)connected_to;
-    if (ec && dns_refresh.count() > 0 && ec != asio::error::operation_aborted) resolved().drop(key);
-    co_return ec;
-}
 
 #if NETPOOL_HAS_TLS
 /// A failed handshake is a verification failure if OpenSSL recorded a verify error or the
@@ -395,8 +296,6 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options&) 
 }
 #endif
 
-std::uint64_t dns_lookups() noexcept { return resolved().lookups.load(); }
-
 asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::milliseconds connect_timeout,
                                                    std::chrono::milliseconds handshake_timeout,
                                                    std::chrono::milliseconds dns_refresh) {
@@ -416,7 +315,7 @@ asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::m
     s.close();
     close_guard guard(s);
 
-    auto ec = co_await with_timeout(resolve_and_connect(s.socket(), ep.host, ep.port, dns_refresh), connect_timeout,
+    auto ec = co_await with_timeout(detail::resolve_and_connect(s.socket(), ep.host, ep.port, dns_refresh), connect_timeout,
                                     errc::connect_timeout);
     if (ec) co_return ec;
 
