@@ -125,11 +125,15 @@ void pool_impl::complete(waiter_rec& rec, node_rec* n, std::error_code ec) {
     finish(*static_cast<checkout_op*>(rec.owner), n, ec);
 }
 
-void pool_impl::finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept {
+void pool_impl::record(checkout_op& op, node_rec* n, std::error_code ec) noexcept {
     // The node is leased to this op: the lease made here under the lock is only moved after.
     if (n) op.result = make_lease(*n);
     op.result_ec = ec;
     if (op.cancel) op.cancel->op = nullptr;
+}
+
+void pool_impl::finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept {
+    record(op, n, ec);
     op.post_completion();
 }
 
@@ -176,22 +180,38 @@ void pool_impl::close_now() {
     state_.drain(t, t);
 }
 
+namespace {
+void unlock_and_forget(std::unique_lock<std::mutex>& lk) noexcept { lk.release()->unlock(); }
+}  // namespace
+
 void pool_impl::enqueue(std::unique_lock<std::mutex>& lk, checkout_op* op, std::chrono::milliseconds timeout) {
+    // `lk` may live in the frame of the coroutine checkout that is queueing this op: once the
+    // op's completion is posted, that coroutine can resume (and destroy `lk`) on another
+    // thread. So a completion decided here is posted only after the unlock, and `lk` is not
+    // touched after that: unique_lock::unlock() unlocks first and clears its flag after,
+    // which would write into a frame another thread may already be destroying, so the flag
+    // is cleared first (release) and the mutex unlocked after. (TSan saw both races.)
     waiter_rec& rec = *new (op->link) waiter_rec{};
     rec.owner = op;
     if (op->cancel && op->cancel->cancelled) {
-        finish(*op, nullptr, errc::cancelled);  // cancelled (from another thread) before it was queued
-        lk.unlock();
+        record(*op, nullptr, errc::cancelled);  // cancelled (from another thread) before it was queued
+        unlock_and_forget(lk);
+        op->post_completion();
         return;
     }
-    // From here the op belongs to the queue, or to its posted completion: checkout() may
-    // complete it before returning (a connection handed over at once), and finish() clears
-    // cancel->op, so cancel->op is set before, never after.
+    // From here the op belongs to the queue, or to its completion: checkout() may complete it
+    // before returning (a connection handed over at once), and record() clears cancel->op, so
+    // cancel->op is set before, never after.
     if (op->cancel) op->cancel->op = op;
     const auto t = now();
     const auto o = state_.checkout(&rec, t, later(t, timeout));  // a huge timeout: no deadline
-    if (!o.queued) finish(*op, o.node, o.ec);
-    lk.unlock();
+    if (o.queued) {
+        unlock_and_forget(lk);  // from here only a locked completion (checkin, timer, cancel) touches it
+        return;
+    }
+    record(*op, o.node, o.ec);
+    unlock_and_forget(lk);
+    op->post_completion();
 }
 
 void pool_impl::cancel_checkout(cancel_ref& ref) noexcept {

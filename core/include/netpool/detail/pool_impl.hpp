@@ -90,6 +90,8 @@ private:
     time_point coarse_now() const noexcept;
     /// A manual clock moved: tick, and wake every worker to re-evaluate its wait.
     void clock_moved();
+    /// Records a checkout's result in its op (lock held), without posting it.
+    void record(checkout_op& op, node_rec* n, std::error_code ec) noexcept;
     /// Delivers a completed checkout (lock held): the lease is made here, posted with op.
     void finish(checkout_op& op, node_rec* n, std::error_code ec) noexcept;
     void on_timer(std::error_code ec);
