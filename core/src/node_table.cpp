@@ -45,7 +45,10 @@ void node_table::set_status(node_rec& n, node_status s) {
     --counts_[static_cast<std::size_t>(n.status)];
     ++counts_[static_cast<std::size_t>(s)];
     n.status = s;
-    if (s == node_status::idle) push_front(idle_, n);
+    if (s == node_status::idle) {
+        n.sat_idle = true;
+        push_front(idle_, n);
+    }
     else if (s == node_status::parked) push_back(parked_, n);
 }
 

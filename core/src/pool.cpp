@@ -250,7 +250,7 @@ netpool::lease pool_impl::try_now(std::error_code& ec) {
 netpool::lease pool_impl::make_lease(node_rec& n) {
     // The node is leased to us: nobody else touches it or its connection until checkin.
     auto* w = static_cast<worker*>(n.io);
-    detail_access::on_lease(w->conn, n.uses);
+    detail_access::on_lease(w->conn, n.uses, n.uses > 1 || n.sat_idle);
     // The precise clock costs tens of ns in a VM, more than the rest of a checkout: one lease
     // in pool_state::lease_sample_every (n.timed) is timed for the histogram; the pool's
     // decisions use coarse time.

@@ -361,6 +361,7 @@ action pool_state::connected(node_rec& n, time_point now) {
     ++connects_ok_;
     connect_time_.record(now - n.connect_started);
     n.uses = 0;
+    n.sat_idle = false;
     n.overdue_reported = false;
     n.expires_at = retire_.expiry(now, rng_);
     emit(event_kind::created, &n, {}, close_reason::broken, now - n.connect_started);

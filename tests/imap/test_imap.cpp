@@ -614,6 +614,24 @@ TEST_CASE("dovecot: kick while idle in the pool; the next fetch_latest retries o
     CHECK(h.total().closes[idx(close_reason::broken)] + h.total().closes[idx(close_reason::health)] == 1);
 }
 
+TEST_CASE("dovecot: kick while the whole pool is idle, one connection never leased; every next fetch works") {
+    // The base connections are opened at start. One serves the first fetch; the other has
+    // served nobody, yet it sat idle as long and got the same BYE: neither may cost a caller
+    // a failed fetch.
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(2, 0);
+    check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
+    REQUIRE(test::wait_for([&] { return h.total().connects_ok == 2; }, 10s));
+    d.doveadm({"kick", user});
+    for (int i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
+    }
+    CHECK(h.total().closes[idx(close_reason::broken)] + h.total().closes[idx(close_reason::health)] == 2);
+}
+
 TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own mailbox") {
     auto& d = server();
     harness h;

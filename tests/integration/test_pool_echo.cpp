@@ -121,6 +121,53 @@ TEST_CASE_FIXTURE(test::no_fd_leak, "tls: checkout, request and return over TLS"
     round_trips(true);
 }
 
+TEST_CASE("may_be_stale: false only for a connection opened for this lease") {
+    test::server_thread srv;
+    asio::io_context ioc;
+    {
+        auto o = test::quick_pool(1, 1);
+        o.lazy = true;  // nothing opened before the first checkout
+        pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "stale");
+        const auto flags = test::run(ioc, [&]() -> awaitable<std::vector<int>> {
+            std::vector<int> seen;
+            {
+                auto [ec, a] = co_await p.checkout(5s);  // opens the base connection for us
+                if (ec) co_return seen;
+                seen.push_back(a->may_be_stale());
+                auto [ec2, b] = co_await p.checkout(5s);  // opens an overflow one for us
+                if (ec2) co_return seen;
+                seen.push_back(b->may_be_stale());
+            }  // both back: the overflow one closes, the base one waits idle
+            co_await until([&] { return p.stats().idle == 1 && p.stats().connecting == 0; });
+            auto [ec, c] = co_await p.checkout(5s);  // the idle one: used before and waited
+            if (ec) co_return seen;
+            seen.push_back(c->may_be_stale());
+            co_return seen;
+        }());
+        CHECK(flags == std::vector<int>{0, 0, 1});
+        p.close();
+        test::run(ioc, until([&] { return p.stats().idle + p.stats().connecting + p.stats().busy == 0; }));
+    }
+    {
+        auto o = test::quick_pool(2, 0);  // not lazy: both base connections open at start
+        pool p(ioc.get_executor(), test::loopback(srv.port()), echo::adapter{}, o, "stale-eager");
+        const auto flags = test::run(ioc, [&]() -> awaitable<std::vector<int>> {
+            std::vector<int> seen;
+            co_await until([&] { return p.stats().idle == 2; });
+            auto [ec, a] = co_await p.checkout(5s);
+            if (ec) co_return seen;
+            seen.push_back(static_cast<int>(a->uses()));
+            seen.push_back(a->may_be_stale());  // never leased, but it waited idle
+            co_return seen;
+        }());
+        CHECK(flags == std::vector<int>{1, 1});
+        p.close();
+        test::run(ioc, until([&] { return p.stats().idle + p.stats().connecting + p.stats().busy == 0; }));
+    }
+    ioc.restart();
+    ioc.run_for(100ms);
+}
+
 TEST_CASE("overflow grows under load and shrinks after") {
     test::server_thread srv;
     asio::io_context ioc;

@@ -31,6 +31,11 @@ public:
     std::uint64_t id() const noexcept { return id_; }
     /// Leases served since the current socket was opened.
     std::uint64_t uses() const noexcept { return uses_; }
+    /// False only when the socket was opened for this lease and went straight to it. True
+    /// when it served an earlier lease or waited in the idle list (a base connection opened
+    /// at start that no caller has used yet counts): the server may have closed it
+    /// meanwhile, which only a read shows. Check before sending what must not be sent twice.
+    bool may_be_stale() const noexcept { return may_be_stale_; }
 
     /// Adapter-owned per-connection state (a kit::session, capabilities, the selected
     /// mailbox...), of any type, copyable or not. Made by the adapter's handshake() and
@@ -76,6 +81,7 @@ private:
     asio::ssl::context* tls_ctx_;
     std::uint64_t id_;
     std::uint64_t uses_ = 0;
+    bool may_be_stale_ = false;
     bool reset_requested_ = false;
     using state_ptr = std::unique_ptr<void, void (*)(void*) noexcept>;
     template <class T> bool holds() const noexcept { return state_type_ != nullptr && *state_type_ == typeid(T); }

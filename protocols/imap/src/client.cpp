@@ -42,7 +42,7 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
         co_return r;
     }
     const adapter& ad = h.adapter();
-    reused_connection = l->uses() > 1;
+    reused_connection = l->may_be_stale();
     const auto fail = [&](std::error_code e, std::string stage) {
         r.ec = e;
         r.stage = std::move(stage);
@@ -75,17 +75,20 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
 }
 
 /// A session that sat in the pool may have been closed by the server meanwhile (an idle
-/// timeout, an administrator's kick): its BYE or EOF shows only at the next command. Such a
-/// failure on a reused connection is retried once on another connection (the operation
-/// only reads); a failure on a fresh one is reported as is. The handle is taken by value:
-/// it holds the pool (and its adapter) for the whole fetch, also while the registry
-/// retires the pool.
-asio::awaitable<fetch_result> run(pool_handle h, std::string mailbox, std::size_t top) {
-    bool reused = false;
-    fetch_result r = co_await attempt(h, mailbox, top, reused);
-    if (reused && (r.ec == errc::server_bye || r.ec == netpool::errc::connection_closed)) {
-        bool again = false;
-        r = co_await attempt(h, mailbox, top, again);
+/// timeout, an administrator's kick, a restart): its BYE or EOF shows only at the next
+/// command. Such a failure on a connection that may be stale (connection::may_be_stale: it
+/// served a lease or waited idle, a base connection nobody used yet included) is retried on
+/// another connection (the operation only reads), until a connection opened for the fetch
+/// answers or fails: after a restart every pooled session may be dead, so `tries` is the
+/// pool's capacity plus one. A failure on a fresh connection is reported as is. The handle
+/// is taken by value: it holds the pool (and its adapter) for the whole fetch, also while
+/// the registry retires the pool.
+asio::awaitable<fetch_result> run(pool_handle h, std::string mailbox, std::size_t top, std::size_t tries) {
+    fetch_result r;
+    for (std::size_t i = 0; i < tries; ++i) {
+        bool stale = false;
+        r = co_await attempt(h, mailbox, top, stale);
+        if (!stale || (r.ec != errc::server_bye && r.ec != netpool::errc::connection_closed)) break;
     }
     co_return r;
 }
@@ -96,13 +99,14 @@ client::client(registry& reg) : pools_(reg) {}
 client::~client() = default;
 
 asio::awaitable<fetch_result> client::fetch_latest(const account& a, std::string mailbox, std::size_t top) {
-    co_return co_await serialized(run(pool_of(pools_, a), std::move(mailbox), top));
+    co_return co_await serialized(run(pool_of(pools_, a), std::move(mailbox), top, a.pool.size + a.pool.max_overflow + 1));
 }
 
 fetch_result client::fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top) {
     pool_handle h = pool_of(pools_, a);
     const auto ex = h.pool().get_executor();
-    return run_blocking(ex, run(std::move(h), std::move(mailbox), top), "netpool::imap::client::fetch_latest_blocking");
+    return run_blocking(ex, run(std::move(h), std::move(mailbox), top, a.pool.size + a.pool.max_overflow + 1),
+                        "netpool::imap::client::fetch_latest_blocking");
 }
 
 }  // namespace netpool::imap

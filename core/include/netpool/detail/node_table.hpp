@@ -44,6 +44,7 @@ struct node_rec {
     bool timed = false;            ///< this lease is one of the sample timed precisely
     close_reason closing_reason = close_reason::broken;
     std::uint64_t uses = 0;
+    bool sat_idle = false;          ///< its socket has waited in the idle list since it connected
     std::uint64_t connect_gen = 0; ///< the failure generation its current connect started in
     time_point connect_started{};
     time_point expires_at = never;  ///< max_lifetime with jitter

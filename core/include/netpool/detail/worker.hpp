@@ -20,12 +20,14 @@ namespace netpool {
 /// The pool's access to a connection's private bookkeeping.
 class detail_access {
 public:
-    static void on_lease(connection& c, std::uint64_t uses) noexcept {
+    static void on_lease(connection& c, std::uint64_t uses, bool stale) noexcept {
         c.uses_ = uses;
+        c.may_be_stale_ = stale;
         c.reset_requested_ = false;
     }
     static void new_session(connection& c) noexcept {
         c.uses_ = 0;
+        c.may_be_stale_ = false;
         c.reset_requested_ = false;
         c.clear_state();
     }

@@ -45,8 +45,9 @@ struct result {
 /// is endpoint down (or the checkout timed out while a handshake failure is on record), `ec`
 /// is the Redis cause (e.g. errc::auth_failed) and `detail` what the server said. An I/O or
 /// parse error or a timeout discards the connection. A command is never sent twice: a
-/// pooled connection the server closed while it was idle is found before the command is
-/// written (adapter::peer_closed) and replaced; a connection that breaks after the write
+/// pooled connection the server closed (while idle, or a new one the server dropped before
+/// its first command) is found before the command is written (adapter::peer_closed) and
+/// replaced; a connection that breaks after the write
 /// is reported, since the server may have run the command.
 /// Exceptions: config_error for invalid options (field named) or a TLS endpoint in a netpool
 /// built without TLS.
