@@ -61,6 +61,8 @@ constexpr std::string_view usage_head =
     "server and the login work; if not, the cause is printed and nothing is measured.\n\n";
 constexpr std::string_view usage_tail =
     "  --top N                  messages per fetch, the newest (default 5)\n"
+    "  --fetch PARTS            summary (flags, envelope, size) | header (+ the header) |\n"
+    "                           full (+ the whole message) (default header)\n"
     "load:\n"
     "  --mode MODE              reuse | new | both (default reuse; both: new, then reuse,\n"
     "                           and the ratio of the medians)\n"
@@ -81,6 +83,7 @@ struct bench_config {
     ic::server_config server;
     std::vector<std::string> modes;  // "new", "reuse"
     std::size_t warmup = 10, iterations = 100, concurrency = 1;
+    imap::fetch_parts parts = imap::fetch_parts::header;
 };
 
 std::string describe(const std::string& stage, const std::error_code& ec, const std::string& detail = {}) {
@@ -106,8 +109,8 @@ asio::awaitable<std::error_code> logout(const imap::adapter& proto, connection& 
 /// One fetch on a new connection. `exists` gets the mailbox's message count.
 asio::awaitable<tools::outcome> fetch_on_new_connection(asio::io_context& ioc, const imap::adapter& proto,
                                                      const ic::server_config& cfg, asio::ssl::context* tls_ctx,
-                                                     std::uint64_t id, std::size_t top, bool logout_after,
-                                                     std::uint32_t* exists = nullptr) {
+                                                     std::uint64_t id, std::size_t top, imap::fetch_parts parts,
+                                                     bool logout_after, std::uint32_t* exists = nullptr) {
     connection c(ioc.get_executor(), cfg.ep, tls_ctx, id);
     std::string stage = "connect";
     auto ec = co_await connect_transport(c, cfg.timeout, cfg.timeout);
@@ -135,7 +138,7 @@ asio::awaitable<tools::outcome> fetch_on_new_connection(asio::io_context& ioc, c
         want = std::min(top, uids.size());
         std::vector<std::uint32_t> newest(uids.end() - static_cast<std::ptrdiff_t>(want), uids.end());
         stage = "UID FETCH";
-        if (!newest.empty()) ec = co_await proto.uid_fetch(c, newest, msgs);
+        if (!newest.empty()) ec = co_await proto.uid_fetch(c, newest, msgs, parts);
     }
     if (exists) *exists = info.exists;
     if (!ec && logout_after)
@@ -159,6 +162,11 @@ int imap_bench_main(std::span<const std::string_view> args) {
         if (m == "reuse" || m == "new") cfg.modes = {m};
         else if (m == "both") cfg.modes = {"new", "reuse"};
         else throw tools::command_line::bad_value("mode", "reuse, new or both", m);
+    });
+    cl.option("fetch", [&](const std::string& p) {
+        const auto parts = imap::parse_fetch_parts(p);
+        if (!parts) throw tools::command_line::bad_value("fetch", "summary, header or full", p);
+        cfg.parts = *parts;
     });
     cl.count("warmup", cfg.warmup, 0, 100'000'000);
     cl.count("iterations", cfg.iterations, 1, 100'000'000);
@@ -232,7 +240,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
         asio::co_spawn(
             ioc,
             [&]() -> asio::awaitable<void> {
-                first = co_await fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, 1, true, &exists);
+                first = co_await fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, 1, cfg.parts, true, &exists);
             },
             asio::detached);
         ioc.run();
@@ -272,7 +280,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
         tools::load_result r;
         if (mode == "new") {
             const auto op = [&](std::size_t) {
-                return fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, srv.top, true);
+                return fetch_on_new_connection(ioc, *proto, srv, tls_ctx.get(), next_id++, srv.top, cfg.parts, true);
             };
             if (cfg.warmup > 0) tools::drive(ioc, warm, op);
             r = tools::drive(ioc, measured, op);
@@ -294,7 +302,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             });
             const std::size_t want = std::min<std::size_t>(srv.top, exists);
             const auto op = [&](std::size_t) -> asio::awaitable<tools::outcome> {
-                const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top);
+                const auto res = co_await client->fetch_latest(acct, srv.mailbox, srv.top, cfg.parts);
                 if (res.ec) co_return tools::outcome::failure(describe(res.stage, res.ec, res.detail));
                 // The mailbox does not change during a run: every fetch gets the same count.
                 if (res.messages.size() != want)
@@ -337,6 +345,7 @@ int imap_bench_main(std::span<const std::string_view> args) {
             tools::json run;
             run["mode"] = mode;
             run["top"] = srv.top;
+            run["fetch"] = imap::to_string(cfg.parts);
             run["warmup"] = cfg.warmup;
             run["iterations"] = cfg.iterations;
             tools::add_run_summary(run, r, "qps", 3);

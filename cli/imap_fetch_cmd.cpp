@@ -137,7 +137,9 @@ int imap_fetch_main(std::span<const std::string_view> args) {
         ioc,
         [&]() -> asio::awaitable<void> {
             try {
-                res = co_await client->fetch_latest(acct, cfg.mailbox, cfg.top);
+                // Only what is shown crosses the network: the header when it is printed.
+                res = co_await client->fetch_latest(acct, cfg.mailbox, cfg.top,
+                                                    headers ? imap::fetch_parts::header : imap::fetch_parts::summary);
             } catch (const std::exception& e) {
                 res.ec = make_error_code(errc::adapter_exception);
                 res.detail = e.what();

@@ -256,13 +256,16 @@ struct harness {
     }
 };
 
-awaitable<imap::fetch_result> fetch_co(imap::client& c, imap::account a, std::string mailbox, std::size_t top) {
-    co_return co_await c.fetch_latest(a, std::move(mailbox), top);
+awaitable<imap::fetch_result> fetch_co(imap::client& c, imap::account a, std::string mailbox, std::size_t top,
+                                       imap::fetch_parts parts) {
+    co_return co_await c.fetch_latest(a, std::move(mailbox), top, parts);
 }
 
+/// Whole messages, so that check_latest can compare them with the seed byte for byte (the
+/// client's default fetches headers only: see the fetch_parts tests).
 imap::fetch_result fetch(harness& h, const imap::account& a, const std::string& mailbox, std::size_t top,
-                         std::chrono::milliseconds guard = 30s) {
-    return test::run_on(h.io.executor(), fetch_co(h.cli, a, mailbox, top), guard);
+                         std::chrono::milliseconds guard = 30s, imap::fetch_parts parts = imap::fetch_parts::full) {
+    return test::run_on(h.io.executor(), fetch_co(h.cli, a, mailbox, top, parts), guard);
 }
 
 std::string describe(const imap::fetch_result& r) {
@@ -630,6 +633,54 @@ TEST_CASE("dovecot: kick while the whole pool is idle, one connection never leas
         check_latest(d, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
     }
     CHECK(h.total().closes[idx(close_reason::broken)] + h.total().closes[idx(close_reason::health)] == 2);
+}
+
+TEST_CASE("dovecot: fetch_latest fetches only what is asked for; the default never reads a body (bytes counted)") {
+    auto& d = server();
+    harness h;
+    auto a = account_for(d.imap_port, tls_mode::none);
+    a.pool = quick_pool(1, 0);
+    std::uint64_t seeds = 0;  // the bytes of the 20 messages
+    for (int n = 1; n <= 20; ++n) seeds += d.seed("INBOX", n).size();
+    // Warm: the pool's session has INBOX examined, so each fetch below reads the same
+    // responses but for the parts asked.
+    REQUIRE(fetch(h, a, "INBOX", 1).ok());
+
+    std::map<imap::fetch_parts, std::uint64_t> read;
+    for (const auto parts : {imap::fetch_parts::summary, imap::fetch_parts::header, imap::fetch_parts::full}) {
+        CAPTURE(imap::to_string(parts));
+        const auto r = fetch(h, a, "INBOX", 20, 30s, parts);
+        INFO(describe(r));
+        REQUIRE(r.ok());
+        REQUIRE(r.messages.size() == 20);
+        read[parts] = r.bytes_read;
+        for (std::size_t i = 0; i < r.messages.size(); ++i) {
+            const auto& m = r.messages[i];
+            const std::string want = d.seed("INBOX", 20 - static_cast<int>(i));
+            CHECK(m.size == want.size());  // RFC822.SIZE always
+            CHECK(m.envelope_subject == "INBOX message " + std::to_string(20 - i));
+            if (parts == imap::fetch_parts::summary) CHECK(m.header.empty());
+            else CHECK(m.header == want.substr(0, want.find("\r\n\r\n") + 4));
+            if (parts == imap::fetch_parts::full) CHECK(m.body == want);
+            else CHECK(m.body.empty());
+        }
+    }
+    // The default is header.
+    const auto def = test::run_on(h.io.executor(), [](imap::client& c, imap::account a) -> awaitable<imap::fetch_result> {
+        co_return co_await c.fetch_latest(a, "INBOX", 20);
+    }(h.cli, a), 30s);
+    REQUIRE(def.ok());
+    // The same responses as with header, but for the tags' digits (a9 then a10).
+    CHECK(def.bytes_read + 64 > read[imap::fetch_parts::header]);
+    CHECK(def.bytes_read < read[imap::fetch_parts::header] + 64);
+    CHECK_FALSE(def.messages.at(0).header.empty());
+    CHECK(def.messages.at(0).body.empty());
+    MESSAGE("bytes read for the newest 20 (" << seeds << " bytes of messages): summary "
+            << read[imap::fetch_parts::summary] << ", header " << read[imap::fetch_parts::header] << ", full "
+            << read[imap::fetch_parts::full]);
+    CHECK(read[imap::fetch_parts::full] > seeds);  // every message crossed, and the rest
+    CHECK(read[imap::fetch_parts::header] * 4 < seeds);
+    CHECK(read[imap::fetch_parts::summary] < read[imap::fetch_parts::header]);
 }
 
 TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own mailbox") {

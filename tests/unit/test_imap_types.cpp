@@ -42,3 +42,12 @@ TEST_CASE("imap types: a SELECT's responses folded into a mailbox, without the a
     CHECK(limit_failure("UID SEARCH", limit_errc::too_many_search_results, o) ==
           "UID SEARCH: more than max_search_results = 1000000 UIDs");
 }
+
+TEST_CASE("fetch_parts: names round-trip, anything else is refused") {
+    for (const auto p : {fetch_parts::summary, fetch_parts::header, fetch_parts::full})
+        CHECK(parse_fetch_parts(to_string(p)) == p);
+    CHECK(std::string(to_string(fetch_parts::header)) == "header");
+    CHECK_FALSE(parse_fetch_parts("body").has_value());
+    CHECK_FALSE(parse_fetch_parts("").has_value());
+    CHECK_FALSE(parse_fetch_parts("Header").has_value());
+}

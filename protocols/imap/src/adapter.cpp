@@ -458,7 +458,7 @@ asio::awaitable<std::error_code> adapter::uid_search(connection& c, std::string_
 }
 
 asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<const std::uint32_t> uids,
-                                                    std::vector<fetched_message>& out) const {
+                                                    std::vector<fetched_message>& out, fetch_parts parts) const {
     session& s = ready_session(c, "uid_fetch");
     out.clear();
     if (s.broken) co_return netpool::errc::protocol_error;
@@ -480,8 +480,10 @@ asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<con
         else merge_fetch(it->second, std::move(*m));
         return std::error_code{};
     };
-    const std::array<command_arg, 2> args{command_arg{set, false},
-                                          command_arg{"(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[])", false}};
+    const char* items = "(UID FLAGS ENVELOPE RFC822.SIZE)";
+    if (parts == fetch_parts::header) items = "(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER])";
+    if (parts == fetch_parts::full) items = "(UID FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[])";
+    const std::array<command_arg, 2> args{command_arg{set, false}, command_arg{items, false}};
     response tagged;
     if (auto ec = co_await command(c, s, options_, "UID FETCH", args, h, tagged, wanted.size())) co_return ec;
     if (auto ec = judge(s, options_, tagged)) co_return ec;
@@ -489,6 +491,13 @@ asio::awaitable<std::error_code> adapter::uid_fetch(connection& c, std::span<con
     for (const auto uid : uids) {
         auto it = got.find(uid);
         if (it == got.end()) continue;
+        if (parts == fetch_parts::full && it->second.header.empty()) {
+            // The header ends at the first empty line (RFC 5322), which it includes; a
+            // message without one is all header.
+            const auto& body = it->second.body;
+            const auto end = body.find("\r\n\r\n");
+            it->second.header = end == std::string::npos ? body : body.substr(0, end + 4);
+        }
         out.push_back(std::move(it->second));
         got.erase(it);
     }

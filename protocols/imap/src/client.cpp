@@ -7,6 +7,7 @@
 #include <netpool/transport.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <utility>
 
@@ -29,8 +30,13 @@ std::string failure_detail(const connection& c) {
     return s ? s->last_failure : std::string();
 }
 
+std::uint64_t bytes_read(const connection& c) {
+    const session* s = adapter::session_state(c);
+    return s ? s->io.bytes_read() : 0;
+}
+
 asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& mailbox, std::size_t top,
-                                      bool& reused_connection) {
+                                      fetch_parts parts, bool& reused_connection) {
     fetch_result r;
     auto [ec, leased] = co_await h.checkout();
     lease l = std::move(leased);
@@ -43,7 +49,9 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     }
     const adapter& ad = h.adapter();
     reused_connection = l->may_be_stale();
+    const std::uint64_t read_before = bytes_read(*l);
     const auto fail = [&](std::error_code e, std::string stage) {
+        r.bytes_read = bytes_read(*l) - read_before;  // before a discard ends the connection
         r.ec = e;
         r.stage = std::move(stage);
         r.detail = failure_detail(*l);  // e.g. which limit a hostile server hit, and its value
@@ -54,13 +62,19 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     const session* before = adapter::session_state(*l);
     const bool reused = before && before->selected && before->selected->name == mailbox && before->selected->read_only;
     if (auto e = co_await ad.select(*l, mailbox, true, &r.mailbox)) co_return fail(e, "EXAMINE");
-    if (top == 0) co_return std::move(r);
+    if (top == 0) {
+        r.bytes_read = bytes_read(*l) - read_before;
+        co_return std::move(r);
+    }
     if (reused && r.mailbox.exists == 0) {
         // An examined mailbox kept from an earlier lease: NOOP brings its EXISTS up to date.
         if (auto e = co_await ad.health_check(*l)) co_return fail(e, "EXAMINE");
         if (const session* s = adapter::session_state(*l); s && s->selected) r.mailbox.exists = s->selected->exists;
     }
-    if (r.mailbox.exists == 0) co_return std::move(r);
+    if (r.mailbox.exists == 0) {
+        r.bytes_read = bytes_read(*l) - read_before;
+        co_return std::move(r);
+    }
 
     // The last `top` messages by sequence number ("*" is the last one even if more arrived).
     const std::uint32_t first = r.mailbox.exists > top ? static_cast<std::uint32_t>(r.mailbox.exists - top + 1) : 1;
@@ -69,8 +83,9 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     std::sort(uids.begin(), uids.end(), std::greater<>());
     uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
     if (uids.size() > top) uids.resize(top);
-    if (auto e = co_await ad.uid_fetch(*l, uids, r.messages)) co_return fail(e, "UID FETCH");
+    if (auto e = co_await ad.uid_fetch(*l, uids, r.messages, parts)) co_return fail(e, "UID FETCH");
     if (const session* s = adapter::session_state(*l); s && s->selected) r.mailbox.exists = s->selected->exists;
+    r.bytes_read = bytes_read(*l) - read_before;
     co_return std::move(r);
 }
 
@@ -83,13 +98,17 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
 /// pool's capacity plus one. A failure on a fresh connection is reported as is. The handle
 /// is taken by value: it holds the pool (and its adapter) for the whole fetch, also while
 /// the registry retires the pool.
-asio::awaitable<fetch_result> run(pool_handle h, std::string mailbox, std::size_t top, std::size_t tries) {
+asio::awaitable<fetch_result> run(pool_handle h, std::string mailbox, std::size_t top, fetch_parts parts,
+                                  std::size_t tries) {
     fetch_result r;
+    std::uint64_t read = 0;
     for (std::size_t i = 0; i < tries; ++i) {
         bool stale = false;
-        r = co_await attempt(h, mailbox, top, stale);
+        r = co_await attempt(h, mailbox, top, parts, stale);
+        read += r.bytes_read;
         if (!stale || (r.ec != errc::server_bye && r.ec != netpool::errc::connection_closed)) break;
     }
+    r.bytes_read = read;
     co_return r;
 }
 
@@ -98,14 +117,16 @@ asio::awaitable<fetch_result> run(pool_handle h, std::string mailbox, std::size_
 client::client(registry& reg) : pools_(reg) {}
 client::~client() = default;
 
-asio::awaitable<fetch_result> client::fetch_latest(const account& a, std::string mailbox, std::size_t top) {
-    co_return co_await serialized(run(pool_of(pools_, a), std::move(mailbox), top, a.pool.size + a.pool.max_overflow + 1));
+asio::awaitable<fetch_result> client::fetch_latest(const account& a, std::string mailbox, std::size_t top,
+                                                   fetch_parts parts) {
+    co_return co_await serialized(
+        run(pool_of(pools_, a), std::move(mailbox), top, parts, a.pool.size + a.pool.max_overflow + 1));
 }
 
-fetch_result client::fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top) {
+fetch_result client::fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top, fetch_parts parts) {
     pool_handle h = pool_of(pools_, a);
     const auto ex = h.pool().get_executor();
-    return run_blocking(ex, run(std::move(h), std::move(mailbox), top, a.pool.size + a.pool.max_overflow + 1),
+    return run_blocking(ex, run(std::move(h), std::move(mailbox), top, parts, a.pool.size + a.pool.max_overflow + 1),
                         "netpool::imap::client::fetch_latest_blocking");
 }
 

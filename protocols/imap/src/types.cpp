@@ -1,4 +1,5 @@
-// What is not inline in types.hpp: the options check and the one-line summary of a fetch.
+// What is not inline in types.hpp: the options check, fetch_parts names and the one-line
+// summary of a fetch.
 #include <netpool/imap/types.hpp>
 
 #include <netpool/options.hpp>
@@ -18,6 +19,21 @@ void client_options::validate() const {
     if (limits.max_values < 256) throw config_error("limits.max_values", "must be at least 256");
     if (max_search_results < 1) throw config_error("max_search_results", "must be at least 1");
     if (max_unsolicited < 100) throw config_error("max_unsolicited", "must be at least 100");
+}
+
+const char* to_string(fetch_parts p) noexcept {
+    switch (p) {
+    case fetch_parts::summary: return "summary";
+    case fetch_parts::header: return "header";
+    case fetch_parts::full: return "full";
+    }
+    return "?";
+}
+
+std::optional<fetch_parts> parse_fetch_parts(std::string_view s) noexcept {
+    for (const auto p : {fetch_parts::summary, fetch_parts::header, fetch_parts::full})
+        if (s == to_string(p)) return p;
+    return std::nullopt;
 }
 
 std::string fetch_result::to_string() const {

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -163,6 +164,11 @@ public:
     /// discards such a connection and takes another before writing anything.
     bool peer_closed(connection& c) const;
 
+    /// Bytes received from the socket (after TLS: the protocol's bytes) and written to it,
+    /// since this session began: what a command cost on the wire.
+    std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+    std::uint64_t bytes_written() const noexcept { return bytes_written_; }
+
     /// An operation of this session failed: the connection's state is unknown.
     bool broken() const noexcept { return broken_; }
     void mark_broken() noexcept { broken_ = true; }
@@ -179,6 +185,7 @@ private:
     template <class Buffers>
     asio::awaitable<std::error_code> write_raw(connection& c, Buffers bytes) {
         auto [ec, n] = co_await asio::async_write(c.io(), bytes, use_tuple);
+        bytes_written_ += n;
         co_return ec ? map_io_error(ec) : std::error_code{};
     }
 
@@ -212,6 +219,7 @@ private:
         if (chunk_.empty()) chunk_.resize(chunk_size_);
         for (;;) {
             auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk_), use_tuple);
+            bytes_read_ += n;
             if (ec) co_return map_io_error(ec);
             std::size_t used = 0;
             const auto st = parser.feed(std::string_view(chunk_.data(), n), used);
@@ -230,6 +238,8 @@ private:
     std::vector<char> chunk_;
     std::size_t max_reply_;
     std::size_t chunk_size_;
+    std::uint64_t bytes_read_ = 0;
+    std::uint64_t bytes_written_ = 0;
     bool broken_ = false;
 };
 

@@ -94,12 +94,15 @@ public:
     /// max_search_results UIDs (else limit_errc::too_many_search_results).
     asio::awaitable<std::error_code> uid_search(connection& c, std::string_view criteria,
                                                 std::vector<std::uint32_t>& uids) const;
-    /// UID FETCH uids (FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[]); `out` gets one
+    /// UID FETCH uids (UID FLAGS ENVELOPE RFC822.SIZE, and BODY.PEEK[HEADER] or BODY.PEEK[] as
+    /// `parts` says: the header by default, never the body unless asked); `out` gets one
     /// entry per UID the server returned, in the order of `uids` (expunged ones are missing).
-    /// FETCH responses for UIDs not in `uids` (or without UID) are parsed and dropped: what
-    /// is kept is bounded by the messages asked for.
+    /// With fetch_parts::full, `header` is cut from the body. FETCH responses for UIDs not in
+    /// `uids` (or without UID) are parsed and dropped: what is kept is bounded by the
+    /// messages asked for.
     asio::awaitable<std::error_code> uid_fetch(connection& c, std::span<const std::uint32_t> uids,
-                                               std::vector<fetched_message>& out) const;
+                                               std::vector<fetched_message>& out,
+                                               fetch_parts parts = fetch_parts::header) const;
 
     /// The session of a connection this adapter handshook (null before).
     static const session* session_state(const connection& c);

@@ -46,12 +46,15 @@ public:
     client& operator=(const client&) = delete;
 
     /// EXAMINE `mailbox` (unless the leased connection has it examined already), UID SEARCH
-    /// for the last `top` messages, UID FETCH them; messages newest first. top == 0 only
-    /// examines.
-    asio::awaitable<fetch_result> fetch_latest(const account& a, std::string mailbox, std::size_t top);
+    /// for the last `top` messages, UID FETCH them with what `parts` asks for (flags,
+    /// envelope, size and the header by default; whole messages only with
+    /// fetch_parts::full); messages newest first. top == 0 only examines.
+    asio::awaitable<fetch_result> fetch_latest(const account& a, std::string mailbox, std::size_t top,
+                                               fetch_parts parts = fetch_parts::header);
     /// From a thread that is not running the registry's executor (throws std::logic_error if
     /// it is). Precondition: another thread runs it.
-    fetch_result fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top);
+    fetch_result fetch_latest_blocking(const account& a, std::string mailbox, std::size_t top,
+                                       fetch_parts parts = fetch_parts::header);
 
 private:
     keyed_client<adapter> pools_;

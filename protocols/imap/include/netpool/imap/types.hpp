@@ -144,6 +144,18 @@ struct mailbox_info {
 };
 
 /// One message as UID FETCH (FLAGS ENVELOPE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[]) gave it.
+/// What a UID FETCH brings beyond UID, FLAGS, ENVELOPE and RFC822.SIZE, which it always
+/// asks for. A listing needs no body: whole messages cross the network only when asked.
+enum class fetch_parts : std::uint8_t {
+    summary,  ///< nothing more: date, sender, subject, size and flags (a listing)
+    header,   ///< + BODY.PEEK[HEADER]: the header bytes (the default)
+    full,     ///< + BODY.PEEK[]: the whole message; `header` is cut from it, not fetched twice
+};
+/// "summary", "header" or "full".
+const char* to_string(fetch_parts p) noexcept;
+/// The inverse of to_string; nullopt for anything else.
+std::optional<fetch_parts> parse_fetch_parts(std::string_view s) noexcept;
+
 struct fetched_message {
     std::uint32_t uid = 0;
     std::vector<std::string> flags;  ///< as sent: "\\Seen", "$Forwarded"
@@ -151,8 +163,8 @@ struct fetched_message {
     std::string envelope_from;       ///< "Name <mailbox@host>" or "mailbox@host" (first From address)
     std::string envelope_date;       ///< the Date header's text
     std::uint64_t size = 0;          ///< RFC822.SIZE
-    std::string header;              ///< BODY[HEADER]: the header bytes, blank line included
-    std::string body;                ///< BODY[]: the whole message bytes
+    std::string header;              ///< BODY[HEADER]: the header bytes, blank line included (header, full)
+    std::string body;                ///< BODY[]: the whole message bytes (fetch_parts::full only)
 };
 
 /// The outcome of one fetch_latest.
@@ -165,6 +177,8 @@ struct fetch_result {
     std::string stage;
     std::vector<fetched_message> messages;  ///< newest (highest UID) first
     mailbox_info mailbox;                   ///< the mailbox as examined (uidvalidity_changed included)
+    /// Bytes read from the server by this fetch's commands (every attempt), after TLS.
+    std::uint64_t bytes_read = 0;
     bool ok() const noexcept { return !ec; }
     /// One line for logs: "fetched 3 messages from INBOX" or "failed at EXAMINE: ...".
     std::string to_string() const;
