@@ -245,15 +245,32 @@ lacks alice
 lacks 127.0.0.1
 expect 1 "Nope" imap-fetch "${tls[@]}" --mailbox Nope
 printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
+# Dovecot logs each refused password ("Password mismatch"): a command that met a refused
+# login must have sent it exactly once (servers lock accounts after a few failures).
+refused_logins() { grep -c 'Password mismatch' "$tmp/dovecot/dovecot.log" || true; }
+one_login_attempt() {  # BEFORE WHAT: exactly one more refused login than BEFORE
+  local want=$(($1 + 1)) n
+  for _ in $(seq 40); do  # Dovecot's log process writes a moment later
+    n=$(refused_logins)
+    ((n >= want)) && break
+    sleep 0.05
+  done
+  sleep 0.2  # room for a second attempt to show up, if there was one
+  n=$(refused_logins)
+  ((n == want)) || fail "$2: $((n - $1)) refused logins on the server, not 1"
+}
 if ((tls_built)); then
   expect 1 "give --ca-file" imap-fetch --tls implicit --port "$imaps_port" --server-name localhost --user alice \
     --password-file "$tmp/pw" --timeout 10
+  before=$(refused_logins)
   expect 1 "cannot fetch from" imap-fetch --tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" \
     --server-name localhost --user alice --password-file "$tmp/badpw" --timeout 10
-else
-  expect 1 "cannot fetch from" imap-fetch --port "$imap_port" --allow-plaintext-login --user alice \
-    --password-file "$tmp/badpw" --timeout 10
+  one_login_attempt "$before" "imap-fetch --tls implicit, wrong password"
 fi
+before=$(refused_logins)
+expect 1 "cannot fetch from" imap-fetch --port "$imap_port" --allow-plaintext-login --user alice \
+  --password-file "$tmp/badpw" --timeout 10
+one_login_attempt "$before" "imap-fetch, wrong password"
 # A server that speaks only TLS 1.0: the hint names the version floor, not the certificate.
 if ((tls_built)); then
   tls1_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -292,12 +309,17 @@ expect 0 "[host]" imap-bench "${tls[@]}" --top 2 --iterations 5 --redact
 lacks alice
 lacks 127.0.0.1
 if ((tls_built)); then
+  before=$(refused_logins)
   expect 1 "cannot use 127.0.0.1:$imaps_port" imap-bench --tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" \
     --server-name localhost --user alice --password-file "$tmp/badpw" --timeout 10
-else
-  expect 1 "cannot use 127.0.0.1:$imap_port" imap-bench --port "$imap_port" --allow-plaintext-login --user alice \
-    --password-file "$tmp/badpw" --timeout 10
+  one_login_attempt "$before" "imap-bench --tls implicit, wrong password"
 fi
+for mode in new reuse; do
+  before=$(refused_logins)
+  expect 1 "cannot use 127.0.0.1:$imap_port" imap-bench --port "$imap_port" --allow-plaintext-login --user alice \
+    --password-file "$tmp/badpw" --timeout 10 --mode "$mode" --concurrency 4
+  one_login_attempt "$before" "imap-bench --mode $mode --concurrency 4, wrong password"
+done
 
 for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
   "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)" \

@@ -80,8 +80,17 @@ expect 0 '"sent":7,"failed":0,"unknown":0,"retried":0,"transactions":7' "${commo
 NETPOOL_TEST_PW=$secret expect 0 "sent 5, failed 0" --port "$port" --user alice --password-env NETPOOL_TEST_PW \
   --allow-plaintext-auth --to r@localhost --count 5
 printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
-expect 1 "cannot use 127.0.0.1:$port" --port "$port" --user alice --password-file "$tmp/badpw" \
-  --allow-plaintext-auth --to r@localhost --count 5 --timeout 2
+# The server's record has one {"success": false} per refused AUTH: a run that met a refused
+# login must have sent it exactly once, pooled or not, whatever the concurrency.
+refused_auths() { grep -c '"success": false' "$tmp/rec/auth.jsonl" 2>/dev/null || true; }
+for load in "--count 5" "--count 20 --concurrency 5" "--count 5 --no-pool" "--count 20 --concurrency 5 --no-pool"; do
+  before=$(refused_auths)
+  # shellcheck disable=SC2086 # $load is several words on purpose
+  expect 1 "cannot use 127.0.0.1:$port" --port "$port" --user alice --password-file "$tmp/badpw" \
+    --allow-plaintext-auth --to r@localhost --timeout 2 $load
+  n=$(refused_auths)
+  ((n == before + 1)) || fail "smtp-send $load, wrong password: $((n - before)) refused AUTHs on the server, not 1"
+done
 # A refused login and a failed STARTTLS (this server offers none) end the first session:
 # with --json, one JSON object says where and why.
 expect_json_error 1 "preflight handshake" --port "$port" --user alice --password-file "$tmp/badpw" \
