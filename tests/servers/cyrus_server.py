@@ -4,7 +4,6 @@
     /usr/bin/python3 tests/servers/cyrus_server.py --dir DIR --cert CERT --key KEY
         --user USER --password-file F [--seed INBOX:20] [--seed Archive:5]
         [--max-connections 200] [--auth-failure-delay SECS] [--imapd PATH]
-        [--tcp-nodelay]
 
 The second real IMAP server of the tests, next to Dovecot (tests/servers/dovecot_server.py),
 with the same command line, the same seed messages and the same READY line.
@@ -45,9 +44,9 @@ DIR/seed/MAILBOX/n.eml holds exactly those bytes, which Cyrus stores and serves 
 DIR/server.json describes the instance: ports, config paths, user, mailboxes and counts.
 
 --auth-failure-delay sets Cyrus's failedloginpause (its default is 3 s; here 1 s, as for the
-Dovecot of the tests). --tcp-nodelay sets tcp_disable_nagle: 1 (off by default: Cyrus then
-leaves Nagle's algorithm on, which the "delayed-ACK stall" measurements in
-docs/imap-servers.md are about).
+Dovecot of the tests). Cyrus's imapd never sets TCP_NODELAY on a client connection (strace
+shows no such setsockopt, and imapd.conf(5) documents no option for it): Nagle's algorithm stays on,
+which the "delayed-ACK stall" measurements in docs/imap-servers.md are about.
 
 Prints "READY <imap_port> <imaps_port>" once both ports accept connections, the plain port
 sends its "* OK" greeting and the seeding is done. If Cyrus does not start, prints its output
@@ -152,7 +151,6 @@ sasl_mech_list: PLAIN LOGIN
 tls_server_cert: {d['cert']}
 tls_server_key: {d['key']}
 failedloginpause: {args.auth_failure_delay}
-tcp_disable_nagle: {1 if args.tcp_nodelay else 0}
 lmtpsocket: {d['socket']}/lmtp
 idlesocket: {d['socket']}/idle
 notifysocket: {d['socket']}/notify
@@ -282,7 +280,6 @@ def main(argv):
     p.add_argument("--auth-failure-delay", type=int, default=1,
                    help="seconds Cyrus pauses after a failed login (failedloginpause; its default is 3)")
     p.add_argument("--imapd", default=os.environ.get("NETPOOL_CYRUS_IMAPD") or DEFAULT_IMAPD)
-    p.add_argument("--tcp-nodelay", action="store_true", help="tcp_disable_nagle: 1")
     args = p.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -431,7 +428,7 @@ def main(argv):
             "cyrus_conf": d["cyrus_conf"], "user": args.user, "admin": ADMIN, "admin_password": admin_pw,
             "mailboxes": mailboxes, "seed_dir": os.path.join(top, "seed"), "log": d["log"],
             "log_captured": captured, "master_pid": proc.pid, "imapd": args.imapd,
-            "failedloginpause": args.auth_failure_delay, "tcp_disable_nagle": bool(args.tcp_nodelay),
+            "failedloginpause": args.auth_failure_delay,
         }
         with open(os.path.join(top, "server.json"), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1)
