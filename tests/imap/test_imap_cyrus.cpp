@@ -51,8 +51,9 @@ std::string password_file(const std::string& secret) {
     return path;
 }
 
-/// One private Cyrus for the whole process (it starts and seeds in about a second), seeded
-/// with INBOX (20 messages) and Archive (5).
+/// A private Cyrus (it starts and seeds in about a second), seeded with INBOX (20 messages)
+/// and Archive (5). `plaintext`: LOGIN allowed before TLS (allowplaintext: yes, as the Dovecot
+/// of the tests); without it Cyrus's own default (LOGINDISABLED until STARTTLS).
 struct cyrus {
     std::string dir = new_dir("cyrus");
     test::child_process proc;
@@ -60,15 +61,19 @@ struct cyrus {
     std::uint16_t imaps_port = 0;
     bool log_captured = false;
 
-    cyrus()
-        : proc({python, script("cyrus_server.py"), "--dir", dir, "--cert", test::certs().server_cert, "--key",
-                test::certs().server_key, "--user", user, "--password-file", password_file(password), "--seed",
-                "INBOX:20", "--seed", "Archive:5"},
-               "cyrus", true, 90s) {
+    explicit cyrus(bool plaintext = true) : proc(args(dir, plaintext), "cyrus", true, 90s) {
         const auto info = nlohmann::json::parse(test::read_file(dir + "/server.json"));
         imap_port = info.at("imap_port").get<std::uint16_t>();
         imaps_port = info.at("imaps_port").get<std::uint16_t>();
         log_captured = info.at("log_captured").get<bool>();
+    }
+
+    static std::vector<std::string> args(const std::string& dir, bool plaintext) {
+        std::vector<std::string> a{python, script("cyrus_server.py"), "--dir", dir, "--cert", test::certs().server_cert,
+                                   "--key", test::certs().server_key, "--user", user, "--password-file",
+                                   password_file(password), "--seed", "INBOX:20", "--seed", "Archive:5"};
+        if (!plaintext) a.push_back("--no-plaintext");
+        return a;
     }
 
     std::string seed(const std::string& mailbox, int n) const {
@@ -288,6 +293,27 @@ TEST_CASE("cyrus: a mailbox that does not exist is mailbox_not_found; the connec
     check_no_secret(r);
     check_latest(c, fetch(h, a, "INBOX", 1), "INBOX", 20, 1);
     CHECK(h.total().connects_ok == 1);  // the NO did not cost the session
+}
+
+TEST_CASE("cyrus with allowplaintext: no (its default): STARTTLS works; in clear text LOGINDISABLED is "
+          "login_failed and the password is never sent" * test::needs_tls()) {
+    // A second instance: Cyrus's default configuration, which advertises LOGINDISABLED and
+    // no AUTH= mechanism before STARTTLS (and both after it).
+    cyrus c(false);
+    REQUIRE(c.log_captured);
+    harness h;
+    check_latest(c, fetch(h, account_for(c.imap_port, tls_mode::starttls), "Archive", 5), "Archive", 5, 5);
+    check_latest(c, fetch(h, account_for(c.imaps_port, tls_mode::implicit), "INBOX", 2), "INBOX", 20, 2);
+    harness h2;
+    auto a = account_for(c.imap_port, tls_mode::none);  // allow_plaintext_login is set
+    a.pool = quick_pool(1, 0);
+    const auto r = fetch(h2, a, "INBOX", 1);
+    INFO(describe(r));
+    CHECK(r.ec == imap::errc::login_failed);
+    CHECK(describe(r).find("LOGINDISABLED") != std::string::npos);
+    check_no_secret(r);
+    std::this_thread::sleep_for(300ms);
+    CHECK(c.log_count("badlogin:") == 0);  // nothing was tried: LOGIN was never sent
 }
 
 }  // TEST_SUITE

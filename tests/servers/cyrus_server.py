@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/servers/cyrus_server.py --dir DIR --cert CERT --key KEY
         --user USER --password-file F [--seed INBOX:20] [--seed Archive:5]
-        [--max-connections 200] [--auth-failure-delay SECS] [--imapd PATH]
+        [--max-connections 200] [--auth-failure-delay SECS] [--imapd PATH] [--no-plaintext]
 
 The second real IMAP server of the tests, next to Dovecot (tests/servers/dovecot_server.py),
 with the same command line, the same seed messages and the same READY line.
@@ -22,7 +22,9 @@ partition-default, sasldb and sockets. The listeners are on 127.0.0.1 ports that
 moment ago:
 
   imap    plain IMAP; STARTTLS offered; LOGIN allowed before TLS (allowplaintext: yes), as
-          the Dovecot of the tests allows it
+          the Dovecot of the tests allows it; with --no-plaintext (allowplaintext: no)
+          Cyrus advertises LOGINDISABLED and no AUTH= mechanism before STARTTLS, and refuses
+          LOGIN there
   imaps   implicit TLS (the port 993 kind)
 
 Both use CERT/KEY (PEM). The single user USER (password: the first line of F) lives in a
@@ -141,7 +143,7 @@ servername: {REALM}
 admins: {ADMIN}
 cyrus_user: {cyrus.pw_name}
 syslog_prefix: netpool-cyrus
-allowplaintext: yes
+allowplaintext: {"no" if args.no_plaintext else "yes"}
 altnamespace: yes
 unixhierarchysep: yes
 sasl_pwcheck_method: auxprop
@@ -205,8 +207,15 @@ def master_command(d, captured):
     return [UNSHARE, "-m", "--propagation", "private", "/bin/sh", "-ec", "\n".join(lines), "cyrus-master", *master]
 
 
-def imap_login(port, name, pw):
+def imap_login(port, name, pw, starttls=False):
     c = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    if starttls:
+        # Our own child on loopback, whose certificate's CA this script is not given: the
+        # session is encrypted only because Cyrus refuses LOGIN in clear (--no-plaintext).
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c.starttls(ssl_context=ctx)
     # A literal for the password: it may hold quotes, backslashes and 8-bit bytes.
     c.literal = pw.encode("utf-8")
     typ, data = c._simple_command("LOGIN", c._quote(name))
@@ -225,7 +234,7 @@ def check(result, what):
 
 def seed(args, d, top, pw, admin_pw, ports):
     mailboxes = {}
-    admin = imap_login(ports[0], ADMIN, admin_pw)
+    admin = imap_login(ports[0], ADMIN, admin_pw, args.no_plaintext)
     try:
         check(admin.create(f"user/{args.user}"), f"CREATE user/{args.user}")
         for name, _count in args.seed:
@@ -233,7 +242,7 @@ def seed(args, d, top, pw, admin_pw, ports):
                 check(admin.create(f"user/{args.user}/{name}"), f"CREATE user/{args.user}/{name}")
     finally:
         admin.logout()
-    c = imap_login(ports[0], args.user, pw)
+    c = imap_login(ports[0], args.user, pw, args.no_plaintext)
     try:
         for name, count in args.seed:
             seed_dir = os.path.join(top, "seed", name)
@@ -280,6 +289,8 @@ def main(argv):
     p.add_argument("--auth-failure-delay", type=int, default=1,
                    help="seconds Cyrus pauses after a failed login (failedloginpause; its default is 3)")
     p.add_argument("--imapd", default=os.environ.get("NETPOOL_CYRUS_IMAPD") or DEFAULT_IMAPD)
+    p.add_argument("--no-plaintext", action="store_true",
+                   help="allowplaintext: no (LOGINDISABLED before STARTTLS; seeding then uses STARTTLS)")
     args = p.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -428,7 +439,7 @@ def main(argv):
             "cyrus_conf": d["cyrus_conf"], "user": args.user, "admin": ADMIN, "admin_password": admin_pw,
             "mailboxes": mailboxes, "seed_dir": os.path.join(top, "seed"), "log": d["log"],
             "log_captured": captured, "master_pid": proc.pid, "imapd": args.imapd,
-            "failedloginpause": args.auth_failure_delay,
+            "failedloginpause": args.auth_failure_delay, "allowplaintext": not args.no_plaintext,
         }
         with open(os.path.join(top, "server.json"), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1)
