@@ -78,6 +78,7 @@ asio::awaitable<std::error_code> session::start_tls(connection& c, std::chrono::
         broken_ = true;
         co_return on_injection;
     }
+    tls_fresh_reads_ = tls_fresh_reads;
     co_return note(co_await netpool::start_tls(c, timeout));
 }
 

@@ -39,6 +39,9 @@
 #endif
 
 #include <ctime>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <deque>
 #include <exception>
 #include <typeinfo>
@@ -296,6 +299,17 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context(const tls_options&) 
 }
 #endif
 
+void ack_now(connection& c) noexcept {
+#ifdef TCP_QUICKACK
+    const int fd = c.io().socket().native_handle();
+    if (fd < 0) return;
+    const int on = 1;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+#else
+    (void)c;
+#endif
+}
+
 asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::milliseconds connect_timeout,
                                                    std::chrono::milliseconds handshake_timeout,
                                                    std::chrono::milliseconds dns_refresh) {
@@ -319,7 +333,8 @@ asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::m
                                     errc::connect_timeout);
     if (ec) co_return ec;
 
-    // Requests are small and latency-bound; Nagle would hold them back waiting for ACKs.
+    // Requests are small and latency-bound; Nagle would hold them back waiting for ACKs
+    // (the other direction's counterpart, for servers that leave Nagle on, is ack_now).
     s.socket().set_option(tcp::no_delay(true), ec);
     if (ec) co_return ec;
 

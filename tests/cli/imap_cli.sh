@@ -321,6 +321,38 @@ for mode in new reuse; do
   one_login_attempt "$before" "imap-bench --mode $mode --concurrency 4, wrong password"
 done
 
+# A server that leaves Nagle on and writes a FETCH's responses and its tagged OK apart
+# (bad_imap_server.py nagle; over STARTTLS, its TLS 1.3 session tickets too): each reply
+# waited for the client's delayed ACK, 40 ms, until the client acknowledged at once
+# (kit::session, netpool::ack_now). Against the same server without the split (normal),
+# side by side in this run, the medians must stay close: 8x is far above noise (about 1x
+# measured) and far below the stall (about 130x for plain reuse, 15x for STARTTLS new).
+median_ms() {
+  /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runs"][0]["median_ms"])' "$tmp/last"
+}
+nagle_runs=("--mode reuse --top 3")
+((tls_built)) && nagle_runs+=("--mode new --top 3 --tls starttls --ca-file $tmp/ca.pem --server-name localhost")
+for run in "${nagle_runs[@]}"; do
+  declare -A med=()
+  for scenario in normal nagle; do
+    /usr/bin/python3 "$srcdir/tests/servers/bad_imap_server.py" --scenario "$scenario" --port 0 \
+      --password-file "$tmp/pw" --cert "$tmp/server.pem" --key "$tmp/server.key" >"$tmp/bad.out" 2>"$tmp/bad.err" &
+    bad_pid=$!
+    bad_port=$(ready_port "$tmp/bad.out")
+    [[ -n $bad_port ]] || fail "bad_imap_server $scenario did not start: $(cat "$tmp/bad.err")"
+    # shellcheck disable=SC2086 # $run is several words on purpose
+    expect 0 '"success":20' imap-bench --port "$bad_port" --user alice --password-file "$tmp/pw" \
+      --allow-plaintext-login --timeout 5 --warmup 3 --iterations 20 --json $run
+    med[$scenario]=$(median_ms)
+    stop_bad
+  done
+  /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) < 8 * float(sys.argv[1]) else 1)' \
+    "${med[normal]}" "${med[nagle]}" ||
+    fail "imap-bench $run: median ${med[nagle]} ms against a server with Nagle on, ${med[normal]} ms without (a delayed-ACK stall)"
+  echo "imap-bench $run: median ${med[nagle]} ms with Nagle on the server, ${med[normal]} ms without"
+  unset med
+done
+
 for form in "$secret" "wrong-$secret" "$(printf '%s' "$secret" | base64 -w0)" \
   "$(printf '\0alice\0%s' "$secret" | base64 -w0)" "$(printf '\0alice\0wrong-%s' "$secret" | base64 -w0)" \
   "${secret//\"/\\\"}"; do

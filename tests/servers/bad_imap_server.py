@@ -45,6 +45,9 @@ and BODY[] of the asked UIDs), STARTTLS (with --cert/--key). Scenarios:
                       empty literals {0}: 18 MB), then the tagged OK
   text_brace          answers UID FETCH with "TAG NO [ALERT] quota exceeded {5}": a "{5}" that
                       is status text, not a literal
+  nagle               works, but as servers that leave Nagle's algorithm on (no TCP_NODELAY)
+                      and write a FETCH's responses and its tagged OK separately: the OK
+                      waits for the client's ACK of the responses (a delayed ACK: 40 ms)
 
 --stats F  a JSON object rewritten (atomically) after every event: "connections", "logins"
            (successful), "login_attempts", "selects", "fetches", and "commands"
@@ -61,6 +64,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 
@@ -68,7 +72,7 @@ SCENARIOS = (
     "normal", "greeting_bye", "preauth", "login_no", "login_echo", "login_echo_login", "login_escapes",
     "no_starttls", "starttls_injection", "malformed",
     "malformed_parens", "malformed_literal", "huge_literal", "silent", "silent_fetch",
-    "bye_mid_session", "unsolicited_fetch", "endless_search", "many_values", "text_brace",
+    "bye_mid_session", "unsolicited_fetch", "endless_search", "many_values", "text_brace", "nagle",
 )
 UIDVALIDITY = 7
 
@@ -117,6 +121,12 @@ class Server:
         self.writers = set()
 
     async def handle(self, reader, writer):
+        if self.scenario == "nagle":
+            # asyncio sets TCP_NODELAY on every TCP transport; this scenario is a server that
+            # does not.
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         self.conns += 1
         conn = self.conns
         self.writers.add(writer)
@@ -406,8 +416,12 @@ class Session:
             out += (f"* {u} FETCH (UID {u} FLAGS (\\Seen) ENVELOPE {env} RFC822.SIZE {len(body)} "
                     f"BODY[HEADER] {{{len(header)}}}\r\n").encode() + header
             out += f" BODY[] {{{len(body)}}}\r\n".encode() + body + b")\r\n"
-        out += f"{tag} OK FETCH completed\r\n".encode()
-        await self.send(out)
+        done = f"{tag} OK FETCH completed\r\n".encode()
+        if self.srv.scenario == "nagle":
+            await self.send(out)  # two writes: the second waits for an ACK of the first
+            await self.send(done)
+        else:
+            await self.send(out + done)
         return True
 
 

@@ -186,6 +186,7 @@ private:
     asio::awaitable<std::error_code> write_raw(connection& c, Buffers bytes) {
         auto [ec, n] = co_await asio::async_write(c.io(), bytes, use_tuple);
         bytes_written_ += n;
+        unacked_ = false;
         co_return ec ? map_io_error(ec) : std::error_code{};
     }
 
@@ -218,8 +219,22 @@ private:
         }
         if (chunk_.empty()) chunk_.resize(chunk_size_);
         for (;;) {
+            // Bytes came since our last write (which carried their ACK) and we wait for more:
+            // acknowledge now, or a server that leaves Nagle on holds the rest of its reply
+            // until our delayed-ACK timer fires (40 ms on Linux). A reply read in one go, the
+            // common case, costs nothing. Right after a TLS handshake the same holds for
+            // records we never see here: a TLS 1.3 server's session tickets, each in a write
+            // of its own, which the TLS layer reads and consumes while we wait for a reply;
+            // the first reads of a TLS session acknowledge at once, whatever came.
+            const bool fresh_tls = tls_fresh_reads_ > 0 && c.io().is_tls();
+            if (unacked_ || fresh_tls) {
+                ack_now(c);
+                unacked_ = false;
+                if (fresh_tls) --tls_fresh_reads_;
+            }
             auto [ec, n] = co_await c.io().async_read_some(asio::buffer(chunk_), use_tuple);
             bytes_read_ += n;
+            unacked_ = n > 0;
             if (ec) co_return map_io_error(ec);
             std::size_t used = 0;
             const auto st = parser.feed(std::string_view(chunk_.data(), n), used);
@@ -240,6 +255,11 @@ private:
     std::size_t chunk_size_;
     std::uint64_t bytes_read_ = 0;
     std::uint64_t bytes_written_ = 0;
+    bool unacked_ = false;  ///< read since the last write or ack_now
+    /// Reads of a new TLS session (implicit TLS: this session's first; STARTTLS: after
+    /// start_tls) that acknowledge at once: see read_raw.
+    int tls_fresh_reads_ = tls_fresh_reads;
+    static constexpr int tls_fresh_reads = 4;
     bool broken_ = false;
 };
 
