@@ -3,6 +3,7 @@
 // redactor every line of their output passes through.
 #pragma once
 
+#include "hints.hpp"
 #include "login_options.hpp"
 
 #include <netpool/redact.hpp>
@@ -134,25 +135,14 @@ inline void read_server_options(const tools::command_line& cl, const option_valu
     }
 }
 
-/// A hint for the common causes of a failed first contact, or "". `detail`: the failure's
-/// text; a handshake that failed without a verification failure (errc::tls_handshake_failed's
-/// message, and not tls_verify_failed's) is not blamed on the certificate.
-inline std::string hint_for(const server_config& cfg, const std::error_code& ec, std::string_view detail = {}) {
-    const std::string handshake = make_error_code(errc::tls_handshake_failed).message();
-    const std::string verify = make_error_code(errc::tls_verify_failed).message();
-    if (cfg.ep.tls != tls_mode::none && ec != errc::tls_verify_failed &&
-        (ec == errc::tls_handshake_failed || detail.find(handshake) != std::string_view::npos) &&
-        detail.find(verify) == std::string_view::npos)
-        return "the TLS handshake failed before the certificate was judged: the server may offer only a TLS "
-               "version below 1.2 (netpool's floor, which cannot be lowered) or no cipher in common";
-    if (ec == errc::tls_verify_failed || ec == errc::endpoint_down_tls) {
-        if (cfg.ep.tls_opts.ca_file.empty())
-            return "the certificate did not verify against the system's CAs: give --ca-file with the CA that "
-                   "signed it (and --server-name if it names another host)";
-        return "the certificate did not verify against --ca-file, or does not name the host (see --server-name)";
-    }
-    if (ec == asio::error::connection_refused) return "nothing listens there";
-    return {};
+/// What a hint (hints.hpp) may say about this command line.
+inline hint_context hints(const server_config& cfg) {
+    hint_context h = hint_context::for_endpoint(cfg.ep);
+    h.starttls_port = "143";
+    h.implicit_port = "993";
+    h.plaintext_flag = "--allow-plaintext-login";
+    h.mailbox = cfg.mailbox;
+    return h;
 }
 
 }  // namespace netpool::cli::imap_common

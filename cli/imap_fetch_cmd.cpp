@@ -158,21 +158,8 @@ int imap_fetch_main(std::span<const std::string_view> args) {
     ioc.run_for(std::chrono::milliseconds(500));
 
     if (!done || res.ec) {
-        std::string what = "cannot fetch from " + server + ": " + (res.stage.empty() ? std::string() : res.stage + ": ") +
-                           res.ec.message();
-        if (!res.detail.empty()) what += " (" + res.detail + ")";
-        std::string hint;
-        if (res.ec == imap::errc::mailbox_not_found)
-            hint = "there is no mailbox '" + cfg.mailbox + "' (names are case-sensitive, except INBOX)";
-        else if (res.ec == imap::errc::login_failed)
-            hint = "the server refused the user name or password";
-        else if (res.ec == imap::errc::plaintext_login_refused)
-            hint = "the server refuses LOGIN without TLS: use --tls starttls or --tls implicit";
-        else if (res.ec == imap::errc::starttls_unavailable)
-            hint = "the server does not offer STARTTLS: try --tls implicit (port 993)";
-        else
-            hint = ic::hint_for(cfg, res.ec, res.detail);
-        return report.failure(res.stage.empty() ? "fetch" : res.stage, what, hint);
+        const std::string what = "cannot fetch from " + server + ": " + describe_failure(res.stage, res.ec, res.detail);
+        return report.failure(res.stage.empty() ? "fetch" : res.stage, what, hint_for(ic::hints(cfg), res.ec, res.detail));
     }
 
     const auto& mb = res.mailbox;

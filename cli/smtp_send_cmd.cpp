@@ -16,6 +16,7 @@
 // prints passes through a redactor that replaces the password and its base64 forms (what
 // AUTH PLAIN and AUTH LOGIN send), in case a server echoes something back.
 #include "commands.hpp"
+#include "hints.hpp"
 #include "login_options.hpp"
 
 #include <netpool/tools/args.hpp>
@@ -286,28 +287,15 @@ asio::awaitable<std::error_code> open_session(const smtp::adapter& proto, connec
 /// What went wrong in a handshake, in words: the error, and the server's reply when the
 /// adapter kept one.
 std::string handshake_failure(const smtp::adapter& proto, const std::string& stage, const std::error_code& ec) {
-    std::string s = stage + ": " + ec.message();
-    if (stage == "handshake") {
-        const std::string detail = proto.last_handshake_failure();
-        if (!detail.empty()) s += " (" + detail + ")";
-    }
-    return s;
+    return describe_failure(stage, ec, stage == "handshake" ? proto.last_handshake_failure() : std::string());
 }
 
-std::string hint_for(const send_config& cfg, const std::error_code& ec) {
-    if (ec == errc::tls_verify_failed || ec == errc::endpoint_down_tls) {
-        if (cfg.ep.tls_opts.ca_file.empty())
-            return "the certificate did not verify against the system's CAs: give --ca-file with the CA that "
-                   "signed it (and --server-name if it names another host)";
-        return "the certificate did not verify against --ca-file, or does not name '" +
-               (cfg.ep.tls_opts.server_name.empty() ? cfg.ep.host : cfg.ep.tls_opts.server_name) +
-               "' (see --server-name)";
-    }
-    if (ec == smtp::errc::auth_failed) return "the server refused the user name or password";
-    if (ec == smtp::errc::token_rejected) return "the server refused the OAuth token";
-    if (ec == smtp::errc::starttls_unavailable) return "the server does not offer STARTTLS: try --tls implicit";
-    if (ec == asio::error::connection_refused) return "nothing listens there";
-    return {};
+std::string hint(const send_config& cfg, const smtp::adapter& proto, const std::string& stage, const std::error_code& ec) {
+    hint_context h = hint_context::for_endpoint(cfg.ep);
+    h.starttls_port = "587";
+    h.implicit_port = "465";
+    h.plaintext_flag = "--allow-plaintext-auth";
+    return hint_for(h, ec, stage == "handshake" ? proto.last_handshake_failure() : std::string());
 }
 
 /// The server's capabilities from a session's EHLO: "ESMTP, PIPELINING, SIZE 1000, AUTH PLAIN".
@@ -524,7 +512,7 @@ int smtp_send_main(std::span<const std::string_view> args) {
         if (ec)
             return report.failure("preflight " + stage,
                                   "cannot use " + cfg.ep.to_string() + ": " + handshake_failure(proto, stage, ec),
-                                  hint_for(cfg, ec));
+                                  hint(cfg, proto, stage, ec));
         if (!cfg.json) {
             out << redact("server " + cfg.ep.to_string() + ": " + caps +
                           (cfg.user.empty() ? "" : "; authenticated as " + cfg.user) +

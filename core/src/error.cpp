@@ -55,6 +55,8 @@ public:
         case errc::connection_closed: return "connection closed by the server";
         case errc::operation_timeout: return "operation timed out";
         case errc::adapter_exception: return "protocol adapter threw an exception";
+        case errc::tls_not_offered: return "the server answered the TLS handshake in clear text (not a TLS port)";
+        case errc::no_greeting: return "the server sent no greeting in time";
         }
         // A value cast from an int the enum does not know (e.g. from a newer peer library).
         return "unknown netpool error " + std::to_string(v);
@@ -88,6 +90,7 @@ public:
                 case errc::checkout_timeout:
                 case errc::connect_timeout:
                 case errc::handshake_timeout:
+                case errc::no_greeting:
                 case errc::operation_timeout: return true;
                 default: return false;
                 }
@@ -131,8 +134,10 @@ errc endpoint_down_for(const std::error_code& cause) noexcept {
         switch (static_cast<errc>(v)) {
         case errc::connect_timeout:
         case errc::handshake_timeout:
+        case errc::no_greeting:
         case errc::operation_timeout: return errc::endpoint_down_timeout;  // e.g. an adapter's own command timeout in its handshake
         case errc::tls_verify_failed:
+        case errc::tls_not_offered:
         case errc::tls_handshake_failed: return errc::endpoint_down_tls;
         case errc::handshake_rejected:
         case errc::protocol_error: return errc::endpoint_down_handshake;

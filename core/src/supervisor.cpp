@@ -45,12 +45,17 @@ bool supervisor::connect_failed(std::uint64_t gen, std::error_code ec, time_poin
     start_episode(now);
     failures_.push_back(now);
     while (!failures_.empty() && now - failures_.front() >= restart_period_) failures_.pop_front();
+    const bool first = first_;
     first_ = false;
     // A certificate that does not verify will not verify on the next attempt either: down at
     // once, and probed no faster than down_cooldown. Refused credentials are final: down at
     // once and never probed, because servers lock accounts after a few failed logins. (A
     // token an adapter can refresh is not a refusal of credentials: see smtp's XOAUTH2.)
-    const bool certificate = ec == errc::tls_verify_failed;
+    // A TLS mode that does not match the port's is as final as a certificate: the server
+    // answered our TLS in clear text, or (on the endpoint's first attempt, when it has never
+    // greeted us) said nothing at all, as a port that expects TLS at once does.
+    const bool certificate = ec == errc::tls_verify_failed || ec == errc::tls_not_offered ||
+                             (first && ec == errc::no_greeting);
     const bool refused = ec == condition::credentials_rejected;
     const bool went_down = !down_ && (certificate || refused || failures_.size() > max_restarts_);
     if (went_down) down_ = true;

@@ -90,9 +90,15 @@ std::error_code classify_tls_error(const std::error_code& ec, SSL* ssl) {
     // the result says nothing about why such a handshake failed.
     const bool verifying = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
     if (verifying && SSL_get_verify_result(ssl) != X509_V_OK) return errc::tls_verify_failed;
-    if (ec.category() == asio::error::get_ssl_category() &&
-        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-        return errc::tls_verify_failed;
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+        if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) return errc::tls_verify_failed;
+        // What came back is no TLS record: a clear-text greeting ("* OK", "220 ") read as a
+        // record header has no valid version, or announces an absurd length.
+        if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+            reason == SSL_R_HTTP_REQUEST || reason == SSL_R_RECORD_LENGTH_MISMATCH)
+            return errc::tls_not_offered;
+    }
     return errc::tls_handshake_failed;
 }
 

@@ -156,6 +156,21 @@ chmod 600 "$tmp/pw"
 expect 1 "refused" imap-fetch "${bad[@]}"
 lacks "warning: --password-file"
 stop_bad
+# LOGINDISABLED (and no AUTH=PLAIN) in clear text: the hint says so (not "the password was
+# refused"), and no login is tried.
+/usr/bin/python3 "$srcdir/tests/servers/bad_imap_server.py" --scenario logindisabled --port 0 \
+  --password-file "$tmp/pw" --stats "$tmp/ld.json" >"$tmp/bad.out" 2>"$tmp/bad.err" &
+bad_pid=$!
+bad_port=$(ready_port "$tmp/bad.out")
+[[ -n $bad_port ]] || fail "bad_imap_server logindisabled did not start: $(cat "$tmp/bad.err")"
+bad=(--port "$bad_port" --user alice --password-file "$tmp/pw" --allow-plaintext-login --timeout 5)
+for cmd in imap-fetch imap-bench; do
+  expect 1 "takes no login without TLS (LOGINDISABLED)" $cmd "${bad[@]}"
+  lacks "refused the user name or password"
+done
+/usr/bin/python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))["login_attempts"]; sys.exit(n != 0)' "$tmp/ld.json" ||
+  fail "LOGINDISABLED: the client tried to log in: $(cat "$tmp/ld.json")"
+stop_bad
 : >"$tmp/all-output"
 
 script=$srcdir/tests/servers/dovecot_server.py
@@ -244,6 +259,26 @@ expect 0 "[host]" imap-fetch "${plain[@]}" --top 2 --redact
 lacks alice
 lacks 127.0.0.1
 expect 1 "Nope" imap-fetch "${tls[@]}" --mailbox Nope
+# Both commands: the server's words and the hint, through one formatting path.
+for cmd in imap-fetch imap-bench; do
+  expect 1 "there is no mailbox 'Nope'" $cmd "${plain[@]}" --mailbox Nope
+  grep -q "IMAP mailbox does not exist (A[0-9]* NO " "$tmp/last" || fail "$cmd --mailbox Nope: not the server's words: $(cat "$tmp/last")"
+done
+# A TLS mode that does not match the port's, either way: named at once, not after --timeout.
+if ((tls_built)); then
+  for cmd in imap-fetch imap-bench; do
+    expect 1 "answered in clear text" $cmd --tls implicit --port "$imap_port" --ca-file "$tmp/ca.pem" \
+      --server-name localhost --user alice --password-file "$tmp/pw" --timeout 30
+    lacks "certificate"
+    started=$(date +%s%N)
+    expect 1 "use --tls implicit" $cmd --tls starttls --port "$imaps_port" --ca-file "$tmp/ca.pem" \
+      --server-name localhost --user alice --password-file "$tmp/pw" --timeout 30
+    took_ms=$((($(date +%s%N) - started) / 1000000))
+    lacks "timed out waiting for a connection"
+    # The greeting timeout (5 s), not --timeout (30 s).
+    ((took_ms < 20000)) || fail "$cmd --tls starttls against an implicit-TLS port took $took_ms ms"
+  done
+fi
 printf 'wrong-%s\n' "$secret" >"$tmp/badpw"
 # Dovecot logs each refused password ("Password mismatch"): a command that met a refused
 # login must have sent it exactly once (servers lock accounts after a few failures).

@@ -107,6 +107,10 @@ if [[ $tls_probe == *"built without TLS"* ]]; then
 else
   expect_json_error 1 "preflight handshake" --port "$port" --tls starttls --insecure-skip-verify --to r@localhost \
     --count 5 --timeout 2
+  grep -qF 'does not offer STARTTLS' "$tmp/json-out" || fail "smtp-send --tls starttls: $(cat "$tmp/json-out")"
+  # Implicit TLS against a clear-text port: the hint names the TLS mode, not the certificate.
+  expect_json_error 1 "preflight connect" --port "$port" --tls implicit --to r@localhost --count 5 --timeout 2
+  grep -qF 'answered in clear text' "$tmp/json-out" || fail "smtp-send --tls implicit, plain port: $(cat "$tmp/json-out")"
   # A STARTTLS injection (tests/servers/bad_smtp_server.py: "250 injected" behind the 220, in
   # the same write) fails the first session before anything is sent: with --json, one JSON
   # object says where (the issue that asked for this: smtp-send printed nothing on stdout).

@@ -683,6 +683,36 @@ TEST_CASE("dovecot: fetch_latest fetches only what is asked for; the default nev
     CHECK(read[imap::fetch_parts::summary] < read[imap::fetch_parts::header]);
 }
 
+TEST_CASE("dovecot: a TLS mode that does not match the port's is named, and takes the endpoint down at once" *
+          test::needs_tls()) {
+    auto& d = server();
+    {
+        // Implicit TLS against the clear-text port: our ClientHello is answered with "* OK".
+        harness h;
+        auto a = account_for(d.imap_port, tls_mode::implicit);
+        const auto r = fetch(h, a, "INBOX", 1);
+        INFO(describe(r));
+        CHECK(r.stage == "checkout");
+        CHECK(r.ec == errc::tls_not_offered);
+        CHECK(h.total().endpoint_down);
+        CHECK(h.total().connects_failed == 1);  // final, as a certificate: not tried again
+    }
+    {
+        // STARTTLS against the implicit-TLS port: the server waits for a ClientHello and says
+        // nothing. The greeting timeout (not the 10 s checkout timeout) ends it.
+        harness h;
+        auto a = account_for(d.imaps_port, tls_mode::starttls);
+        a.client.greeting_timeout = 1s;
+        const auto r = fetch(h, a, "INBOX", 1);
+        INFO(describe(r));
+        CHECK(r.stage == "checkout");
+        CHECK(r.ec == errc::no_greeting);
+        CHECK(r.detail.find("does the port expect TLS at once") != std::string::npos);
+        CHECK(h.total().endpoint_down);
+        CHECK(h.total().connects_failed == 1);
+    }
+}
+
 TEST_CASE("dovecot: interleaved leases on INBOX and Archive each see their own mailbox") {
     auto& d = server();
     harness h;

@@ -45,6 +45,9 @@ and BODY[] of the asked UIDs), STARTTLS (with --cert/--key). Scenarios:
                       empty literals {0}: 18 MB), then the tagged OK
   text_brace          answers UID FETCH with "TAG NO [ALERT] quota exceeded {5}": a "{5}" that
                       is status text, not a literal
+  logindisabled       before TLS, CAPABILITY announces LOGINDISABLED and no AUTH= mechanism
+                      (as Cyrus's default); LOGIN and AUTHENTICATE before TLS are answered
+                      "NO [PRIVACYREQUIRED]" (and counted as login attempts)
   nagle               works, but as servers that leave Nagle's algorithm on (no TCP_NODELAY)
                       and write a FETCH's responses and its tagged OK separately: the OK
                       waits for the client's ACK of the responses (a delayed ACK: 40 ms)
@@ -73,6 +76,7 @@ SCENARIOS = (
     "no_starttls", "starttls_injection", "malformed",
     "malformed_parens", "malformed_literal", "huge_literal", "silent", "silent_fetch",
     "bye_mid_session", "unsolicited_fetch", "endless_search", "many_values", "text_brace", "nagle",
+    "logindisabled",
 )
 UIDVALIDITY = 7
 
@@ -158,7 +162,10 @@ class Session:
         c = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "UIDPLUS"]
         if not self.tls and self.srv.ssl is not None and self.srv.scenario != "no_starttls":
             c.append("STARTTLS")
-        if not self.authed and self.srv.scenario != "login_echo_login":
+        disabled = self.srv.scenario == "logindisabled" and not self.tls
+        if disabled:
+            c.append("LOGINDISABLED")
+        if not self.authed and self.srv.scenario != "login_echo_login" and not disabled:
             c.append("AUTH=PLAIN")
         return " ".join(c)
 
@@ -224,6 +231,9 @@ class Session:
                 await self.send(f"{tag} OK Begin TLS negotiation now\r\n")
             await self.writer.start_tls(self.srv.ssl)
             self.tls = True
+        elif cmd in ("LOGIN", "AUTHENTICATE") and self.srv.scenario == "logindisabled" and not self.tls:
+            self.srv.stats.bump("login_attempts")
+            await self.send(f"{tag} NO [PRIVACYREQUIRED] login disabled before TLS\r\n")
         elif cmd in ("LOGIN", "AUTHENTICATE") and self.authed:
             self.srv.stats.bump("login_attempts")
             await self.send(f"{tag} BAD already authenticated\r\n")

@@ -26,7 +26,7 @@ std::error_code ec(errc e) { return netpool::make_error_code(e); }
 
 // Everything between the first and last enumerator, so a new value cannot miss a message.
 constexpr int first_errc = static_cast<int>(errc::checkout_timeout);
-constexpr int last_errc = static_cast<int>(errc::adapter_exception);
+constexpr int last_errc = static_cast<int>(errc::no_greeting);
 
 struct fake_adapter {
     std::string name_ = "fake";

@@ -151,6 +151,42 @@ TEST_CASE("supervisor: a certificate that does not verify takes the endpoint dow
     CHECK(s.may_probe(t0 + 999ms).ask_again == t0 + 1000ms);
 }
 
+TEST_CASE("supervisor: a TLS mode that does not match the port's takes the endpoint down at once, and is probed") {
+    jitter_rng rng(1);
+    {
+        // Our ClientHello answered in clear text: whenever it happens.
+        supervisor s(opts(), rng);
+        auto g = s.attempt_started();
+        s.attempt_ended(g);
+        CHECK_FALSE(s.connect_failed(g, refused, t0));  // an ordinary failure first
+        g = s.attempt_started();
+        s.attempt_ended(g);
+        CHECK(s.connect_failed(g, errc::tls_not_offered, t0 + 200ms));
+        CHECK(s.down());
+        CHECK(s.may_probe(t0 + 1199ms).ask_again == t0 + 1200ms);
+    }
+    {
+        // No greeting on the endpoint's first attempt: as a port that expects TLS at once.
+        supervisor s(opts(), rng);
+        const auto g = s.attempt_started();
+        s.attempt_ended(g);
+        CHECK(s.connect_failed(g, errc::no_greeting, t0));
+        CHECK(s.down());
+        CHECK(s.may_probe(t0 + 1000ms).admit);
+    }
+    {
+        // A server that greeted before and is slow once is not down for it.
+        supervisor s(opts(), rng);
+        auto g = s.attempt_started();
+        s.attempt_ended(g);
+        s.connected();
+        g = s.attempt_started();
+        s.attempt_ended(g);
+        CHECK_FALSE(s.connect_failed(g, errc::no_greeting, t0));
+        CHECK_FALSE(s.down());
+    }
+}
+
 TEST_CASE("supervisor: refused credentials take the endpoint down for good: no probe, not even an hour later") {
     jitter_rng rng(1);
     supervisor s(opts(), rng);

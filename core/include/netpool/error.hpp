@@ -35,6 +35,14 @@ enum class errc {
     connection_closed,      ///< the server closed the connection mid-exchange
     operation_timeout,      ///< a request on a leased connection timed out
     adapter_exception,      ///< an adapter hook threw an exception; contained to its worker
+    /// The server answered the TLS handshake in clear text: the port does not speak TLS at
+    /// once (tls_mode::implicit against a plain or STARTTLS port). Final, as a certificate
+    /// that does not verify: the endpoint goes down at once.
+    tls_not_offered,
+    /// No greeting within the adapter's greeting timeout. A port that expects TLS at once
+    /// (implicit TLS) says nothing to a client that waits for a clear-text greeting; when the
+    /// endpoint's first connect ends so, the endpoint goes down at once (see supervisor).
+    no_greeting,
 };
 
 /// Conditions that group several error values.

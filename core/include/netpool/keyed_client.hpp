@@ -60,8 +60,9 @@ public:
         /// timed out while workers kept failing, `ec` becomes the cause the pool recorded if
         /// it is of the protocol's `category` (e.g. smtp::errc::auth_failed), and `detail`
         /// what the adapter recorded (its last_handshake_failure(), when it has one: "AUTH
-        /// PLAIN: 535 5.7.8 ...") or else "last failure: <cause>". Never credentials (the
-        /// adapter's record is redacted).
+        /// PLAIN: 535 5.7.8 ...") or else "last failure: <cause>". A TLS mode that does not
+        /// match the port's (errc::tls_not_offered, errc::no_greeting) becomes `ec` too. Never
+        /// credentials (the adapter's record is redacted).
         struct failure {
             std::error_code ec;
             std::string detail;
@@ -73,6 +74,8 @@ public:
             const std::error_code cause = pool_->last_failure();
             f.protocol_cause = cause && cause.category() == category;
             if (f.protocol_cause) f.ec = cause;
+            // A TLS mode that does not match the port's says more than "endpoint down".
+            if (cause == errc::tls_not_offered || cause == errc::no_greeting) f.ec = cause;
             if constexpr (requires(const Adapter& a) { { a.last_handshake_failure() } -> std::convertible_to<std::string>; }) {
                 if (f.protocol_cause || checkout_ec == condition::endpoint_down)
                     f.detail = adapter_->last_handshake_failure();

@@ -50,7 +50,8 @@ std::uint64_t dns_lookups() noexcept;
 /// and, for tls_mode::implicit, performs the TLS handshake (SNI and host-name check from
 /// ep.tls_opts.server_name or ep.host).
 /// Errors: errc::connect_timeout, errc::handshake_timeout, errc::tls_verify_failed,
-/// errc::tls_handshake_failed, or the system error (connection_refused, host_not_found...).
+/// errc::tls_handshake_failed, errc::tls_not_offered (a clear-text answer to our
+/// ClientHello: not a TLS port), or the system error (connection_refused, host_not_found...).
 /// Cancellation: per-operation cancellation of the awaiting coroutine closes the socket.
 /// Without TLS: an endpoint whose tls is not tls_mode::none throws
 /// config_error("endpoint.tls", ...) before anything is opened.

@@ -257,7 +257,7 @@ asio::awaitable<std::error_code> login(connection& c, session& s, const client_o
     }
     if (s.caps.login_disabled) {
         f.what = "the server offers neither AUTH=PLAIN nor LOGIN (LOGINDISABLED)";
-        co_return failed(f, "LOGIN", errc::login_failed);
+        co_return failed(f, "LOGIN", errc::login_disabled);
     }
     const std::array<command_arg, 2> args{command_arg{o.cred.user}, command_arg{o.cred.secret}};
     response tagged;
@@ -280,7 +280,13 @@ asio::awaitable<std::error_code> open_session(connection& c, const client_option
 
     response greeting;
     response_parser greeting_parser(o.limits);
-    auto ec = co_await s.io.read_reply(c, greeting_parser, greeting, o.command_timeout);
+    auto ec = co_await s.io.read_reply(c, greeting_parser, greeting, std::min(o.greeting_timeout, o.command_timeout));
+    if (ec == netpool::errc::operation_timeout) {
+        f.what = mode == tls_mode::implicit ? "nothing within the greeting timeout after the TLS handshake"
+                                            : "nothing within the greeting timeout: does the port expect TLS at once "
+                                              "(implicit TLS, 993)?";
+        co_return failed(f, "greeting", netpool::errc::no_greeting);
+    }
     if (ec) co_return failed(f, "greeting", ec);
     if (!greeting.is_untagged()) co_return failed(f, "greeting", netpool::errc::protocol_error, &greeting);
     if (greeting.status == "BYE") co_return failed(f, "greeting", errc::greeting_bye, &greeting);
@@ -532,6 +538,7 @@ void register_imap_adapter(adapter_registry& registry) {
                 else throw config_error(key, "expects automatic, login or plain, got '" + value + "'");
             }
             else if (key == "command_timeout_ms") o.command_timeout = milliseconds(param_count(key, value, 86400000));
+            else if (key == "greeting_timeout_ms") o.greeting_timeout = milliseconds(param_count(key, value, 86400000));
             else if (key == "max_line") o.limits.max_line = param_count(key, value);
             else if (key == "max_literal") o.limits.max_literal = param_count(key, value);
             else if (key == "max_values") o.limits.max_values = param_count(key, value);
@@ -539,7 +546,7 @@ void register_imap_adapter(adapter_registry& registry) {
             else if (key == "max_unsolicited") o.max_unsolicited = param_count(key, value);
             else
                 throw config_error(key, "unknown parameter of the imap adapter (known: user, password_env, "
-                                        "allow_plaintext_login, sasl_ir, login, command_timeout_ms, max_line, "
+                                        "allow_plaintext_login, sasl_ir, login, command_timeout_ms, greeting_timeout_ms, max_line, "
                                         "max_literal, max_values, max_search_results, max_unsolicited)");
         }
         return adapter(std::move(o));

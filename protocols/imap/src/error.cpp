@@ -27,6 +27,8 @@ public:
         case errc::server_bye: return "IMAP BYE: the server is closing the session";
         case errc::uidvalidity_changed: return "IMAP UIDVALIDITY changed: cached UIDs are void";
         case errc::unexpected_response: return "IMAP response not allowed for the command";
+        case errc::login_disabled:
+            return "IMAP login disabled: the server takes no login on this connection (LOGINDISABLED, no AUTH=PLAIN)";
         }
         return "unknown netpool.imap error " + std::to_string(v);
     }
@@ -39,7 +41,7 @@ public:
 
     bool equivalent(int v, const std::error_condition& c) const noexcept override {
         if (c == netpool::make_error_condition(netpool::condition::credentials_rejected))
-            return v == static_cast<int>(errc::login_failed);
+            return v == static_cast<int>(errc::login_failed) || v == static_cast<int>(errc::login_disabled);
         return default_error_condition(v) == c;
     }
 };
@@ -55,6 +57,7 @@ bool is_handshake_failure(errc e) noexcept {
     switch (e) {
     case errc::greeting_bye:
     case errc::login_failed:
+    case errc::login_disabled:
     case errc::plaintext_login_refused:
     case errc::starttls_unavailable:
     case errc::starttls_injection: return true;

@@ -12,6 +12,7 @@ void client_options::validate() const {
     if (cred.user.find('\0') != std::string::npos) throw config_error("cred.user", "must not contain NUL");
     if (cred.secret.find('\0') != std::string::npos) throw config_error("cred.secret", "must not contain NUL");
     if (command_timeout.count() <= 0) throw config_error("command_timeout", "must be > 0");
+    if (greeting_timeout.count() <= 0) throw config_error("greeting_timeout", "must be > 0");
     if (limits.max_line < 1024) throw config_error("limits.max_line", "must be at least 1024 bytes");
     if (limits.max_literal < 1) throw config_error("limits.max_literal", "must be at least 1 byte");
     if (limits.max_depth < 4 || limits.max_depth > 1000) throw config_error("limits.max_depth", "must be in [4, 1000]");

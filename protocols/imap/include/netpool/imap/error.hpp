@@ -21,11 +21,15 @@ enum class errc {
     server_bye,                ///< an untagged BYE at any other moment: the server is closing the session
     uidvalidity_changed,       ///< the mailbox's UIDVALIDITY differs from the last one seen (a report, not a failure)
     unexpected_response,       ///< a response the command does not allow (e.g. a continuation, a foreign tag)
+    /// The server announces LOGINDISABLED and offers no AUTH=PLAIN: it takes no login on
+    /// this connection (over clear text, until STARTTLS). Nothing was sent. As final as a
+    /// refused password (netpool::condition::credentials_rejected): asking again is useless.
+    login_disabled,
 };
 
 /// The category, named "netpool.imap". Its default_error_condition() maps the handshake
-/// failures (greeting_bye, login_failed, plaintext_login_refused, starttls_unavailable,
-/// starttls_injection) to netpool::condition::handshake_rejected, so a pool whose handshakes
+/// failures (greeting_bye, login_failed, login_disabled, plaintext_login_refused,
+/// starttls_unavailable, starttls_injection) to netpool::condition::handshake_rejected, so a pool whose handshakes
 /// keep failing that way goes to errc::endpoint_down_handshake.
 const std::error_category& imap_category() noexcept;
 

@@ -102,6 +102,11 @@ struct client_options {
     login_method method = login_method::automatic;
     response_limits limits;                            ///< line, literal, nesting, response size, values
     std::chrono::milliseconds command_timeout{30000};  ///< any one command, all its responses included
+    /// The greeting (at most command_timeout). Servers greet at once; a port that expects
+    /// TLS at once (993, implicit) says nothing to a client that waits for a clear-text
+    /// greeting, so this is short: netpool::errc::no_greeting after it, and when it is the
+    /// endpoint's first connect, the endpoint goes down at once with that cause.
+    std::chrono::milliseconds greeting_timeout{5000};
     /// UIDs one UID SEARCH may return, all its SEARCH/ESEARCH responses together (4 bytes
     /// each): more is limit_errc::too_many_search_results, at once, not at the timeout.
     std::size_t max_search_results = 1000000;
@@ -111,7 +116,7 @@ struct client_options {
     /// limit_errc::too_many_unsolicited: a server streaming without end is stopped at once.
     std::size_t max_unsolicited = 10000;
 
-    /// Throws netpool::config_error naming the field ("cred.user", "command_timeout",
+    /// Throws netpool::config_error naming the field ("cred.user", "command_timeout", "greeting_timeout",
     /// "limits.max_line", "max_unsolicited", ...). Never puts a secret in the message.
     void validate() const;
 };
