@@ -5,6 +5,7 @@
 // packages cyrus-common and sasl2-bin, and the cyrus-imapd binary that scripts/cyrus-fetch
 // unpacks without installing it (it conflicts with dovecot-imapd); scripts/test runs that.
 // Certificates come from a throwaway CA (test::certs()).
+#include "client_support.hpp"
 #include "../integration/support.hpp"
 #include "../smtp/servers.hpp"
 
@@ -27,30 +28,9 @@ using namespace netpool;
 using namespace std::chrono_literals;
 using asio::awaitable;
 namespace fs = std::filesystem;
+using namespace netpool::test::imap_support;
 
 namespace {
-
-const std::string python = "/usr/bin/python3";
-const std::string user = "netpool-user";
-// The same distinctive password as the Dovecot tests: quotes, a backslash, spaces and 8-bit
-// bytes, so LOGIN must send it as a literal and AUTHENTICATE PLAIN must carry it unchanged.
-const std::string password = "S3cret \"Imap\" \\ netpool-xyzzy-caf\xc3\xa9";
-const std::string wrong_password = "Wr0ng-Imap-netpool-plugh";
-
-std::string script(const std::string& name) { return test::source_dir() + "/tests/servers/" + name; }
-
-std::string new_dir(const std::string& label) {
-    static std::atomic<int> n{0};
-    const fs::path p = fs::path(test::temp_dir()) / (label + '-' + std::to_string(++n));
-    fs::create_directories(p);
-    return p.string();
-}
-
-std::string password_file(const std::string& secret) {
-    const std::string path = new_dir("pw") + "/password";
-    std::ofstream(path) << secret << '\n';
-    return path;
-}
 
 /// A private Cyrus (it starts and seeds in about a second), seeded with INBOX (20 messages)
 /// and Archive (5). `plaintext`: LOGIN allowed before TLS (allowplaintext: yes, as the Dovecot
@@ -109,103 +89,6 @@ cyrus& server() {
     return *c;
 }
 
-// --- the client side (as in test_imap.cpp) -------------------------------------------------------
-
-pool_options quick_pool(std::size_t size, std::size_t overflow) {
-    pool_options o;
-    o.size = size;
-    o.max_overflow = overflow;
-    o.checkout_timeout = 10s;
-    o.connect_timeout = 3s;
-    o.handshake_timeout = 5s;
-    o.backoff_initial = 10ms;
-    o.backoff_max = 50ms;
-    o.max_restarts = 3;
-    o.restart_period = 30s;
-    o.down_cooldown = 30s;
-    o.health_check_after_idle = 0ms;
-    return o;
-}
-
-imap::account account_for(std::uint16_t port, tls_mode tls, const std::string& secret = password) {
-    imap::account a;
-    a.server.host = "127.0.0.1";
-    a.server.port = port;
-    a.server.tls = tls;
-    if (tls != tls_mode::none) {
-        a.server.tls_opts.ca_file = test::certs().ca_cert;
-        a.server.tls_opts.server_name = "localhost";
-    }
-    a.client.cred = credentials{user, secret};
-    a.client.allow_plaintext_login = tls == tls_mode::none;
-    a.client.command_timeout = 5s;
-    a.pool = quick_pool(2, 1);
-    return a;
-}
-
-struct harness {
-    test::io_threads io{2};
-    registry reg{io.executor()};
-    imap::client cli{reg};
-
-    pool_stats total() const {
-        pool_stats t;
-        for (const auto& s : reg.stats()) {
-            t.connects_ok += s.connects_ok;
-            t.connects_failed += s.connects_failed;
-            t.endpoint_down = t.endpoint_down || s.endpoint_down;
-        }
-        return t;
-    }
-};
-
-awaitable<imap::fetch_result> fetch_co(imap::client& c, imap::account a, std::string mailbox, std::size_t top) {
-    co_return co_await c.fetch_latest(a, std::move(mailbox), top, imap::fetch_parts::full);
-}
-
-/// Whole messages, so that check_latest can compare them with the seed byte for byte.
-imap::fetch_result fetch(harness& h, const imap::account& a, const std::string& mailbox, std::size_t top,
-                         std::chrono::milliseconds guard = 30s) {
-    return test::run_on(h.io.executor(), fetch_co(h.cli, a, mailbox, top), guard);
-}
-
-std::string describe(const imap::fetch_result& r) {
-    return "ec=" + std::string(r.ec.category().name()) + ':' + std::to_string(r.ec.value()) + " (" +
-           r.ec.message() + ") stage=" + r.stage + " detail=" + r.detail +
-           " messages=" + std::to_string(r.messages.size()) + " | " + r.to_string();
-}
-
-void check_no_secret(const imap::fetch_result& r) {
-    const std::string text = describe(r);
-    CHECK_MESSAGE(text.find(password) == std::string::npos, "the password leaked into: " << text);
-    CHECK_MESSAGE(text.find(wrong_password) == std::string::npos, "the password leaked into: " << text);
-}
-
-/// fetch_latest(mailbox, top) returns the newest `top` of `count` seeded messages, newest
-/// first, each byte-identical to its seed file, with a matching RFC822.SIZE and header.
-void check_latest(const cyrus& c, const imap::fetch_result& r, const std::string& mailbox, int count,
-                  std::size_t top) {
-    INFO(describe(r));
-    REQUIRE_FALSE(r.ec);
-    const std::size_t expect = std::min<std::size_t>(top, static_cast<std::size_t>(count));
-    REQUIRE(r.messages.size() == expect);
-    CHECK(r.mailbox.exists == static_cast<std::uint32_t>(count));
-    CHECK(r.mailbox.uidvalidity != 0);
-    for (std::size_t i = 0; i < expect; ++i) {
-        const int n = count - static_cast<int>(i);  // newest first: message count, count-1, ...
-        const auto& m = r.messages[i];
-        const std::string want = c.seed(mailbox, n);
-        INFO("message " << i << " should be seed " << mailbox << '/' << n);
-        REQUIRE_FALSE(want.empty());
-        CHECK(m.body.size() == want.size());
-        CHECK_MESSAGE(m.body == want, "BODY[] differs from the seed file");
-        CHECK(m.size == want.size());
-        CHECK(m.header == want.substr(0, want.find("\r\n\r\n") + 4));
-        CHECK(m.envelope_subject == mailbox + " message " + std::to_string(n));
-        CHECK(m.uid == static_cast<std::uint32_t>(n));  // appended in order into a fresh mailbox
-        if (i > 0) CHECK(m.uid < r.messages[i - 1].uid);
-    }
-}
 
 /// Waits until `pred` holds or `timeout` passes; returns pred().
 template <class F> bool settle(F pred, std::chrono::milliseconds timeout) {
