@@ -1,5 +1,6 @@
-// bench_imap: "fetch the newest N messages of INBOX" against Dovecot on loopback, with a
-// reused, logged-in session against a new connection per fetch.
+// bench_imap: "fetch the newest N messages of INBOX" against a real IMAP server on loopback
+// (Dovecot, or Cyrus IMAP: NETPOOL_BENCH_IMAP_SERVER_NAME), with a reused, logged-in session
+// against a new connection per fetch.
 //
 //   imap/<plain|tls>/reuse/top:<n>/c:<c>   imap::client::fetch_latest through a fresh registry
 //                                           (one keyed pool of c sessions), c coroutines
@@ -8,7 +9,7 @@
 //                                           CAPABILITY, login, EXAMINE, UID SEARCH of the
 //                                           newest n, UID FETCH of them, LOGOUT, close;
 //                                           c coroutines
-// plain = the imap port, no TLS, plaintext LOGIN allowed (Dovecot here allows it); tls = the
+// plain = the imap port, no TLS, plaintext LOGIN allowed (both servers' scripts allow it); tls = the
 // imaps port, implicit TLS, the certificate verified against the bench's throwaway CA for
 // "localhost". Each benchmark runs NETPOOL_BENCH_IMAP_WARMUP iterations first (not measured;
 // for reuse they create the pool, and then the benchmark waits until its c sessions are
@@ -22,10 +23,16 @@
 // err:<category>:<value>; the label lists the failures' messages. bench/run.py reports
 // median(new)/median(reuse) per (mode, top, concurrency).
 //
-// Dovecot is started once per process by tests/servers/dovecot_server.py (root and the
-// Debian package dovecot-imapd needed), INBOX seeded with NETPOOL_BENCH_IMAP_SEED messages;
-// when it cannot be started every benchmark is skipped with the reason (SkipWithError),
-// nothing is estimated in its place.
+// The server is started once per process, INBOX seeded with NETPOOL_BENCH_IMAP_SEED messages:
+//   dovecot (default)  tests/servers/dovecot_server.py; root and the Debian package
+//                      dovecot-imapd needed
+//   cyrus              tests/servers/cyrus_server.py; root, the Debian packages cyrus-common
+//                      and sasl2-bin, and the imapd that scripts/cyrus-fetch unpacks
+//                      (NETPOOL_CYRUS_IMAPD, default
+//                      /var/cache/netpool/cyrus-imapd/root/usr/lib/cyrus/bin/imapd)
+// Which one is in the JSON output's context ("imap_server": dovecot | cyrus; the benchmark
+// names are the same for both). When the server cannot be started every benchmark is skipped
+// with the reason (SkipWithError), nothing is estimated in its place.
 //
 // Sizes (bench/run.py sets them):
 //   NETPOOL_BENCH_IMAP_MODES            plain,tls
@@ -39,8 +46,13 @@
 //   NETPOOL_BENCH_IMAP_TIMEOUT_MS       30000 (connect, handshake, each command, a checkout)
 //   NETPOOL_BENCH_IMAP_REVERSE          0     (1: register the benchmarks in reverse order,
 //                                              so run.py's rounds can alternate the order)
-// Tools: NETPOOL_BENCH_PYTHON (/usr/bin/python3), NETPOOL_BENCH_IMAP_SERVER (default:
-// tests/servers/dovecot_server.py of the source tree, found from this executable's path).
+// Server and tools:
+//   NETPOOL_BENCH_IMAP_SERVER_NAME      dovecot | cyrus (default dovecot)
+//   NETPOOL_BENCH_IMAP_SERVER           the server's script (default: tests/servers/
+//                                       <name>_server.py of the source tree, found from this
+//                                       executable's path)
+//   NETPOOL_CYRUS_IMAPD                 cyrus only: Cyrus's imapd (passed as --imapd)
+//   NETPOOL_BENCH_PYTHON                /usr/bin/python3
 #include "load.hpp"
 
 #include <netpool/config.hpp>
@@ -85,8 +97,16 @@ struct config {
     std::size_t iterations, iterations_new, warmup, seed;
     std::chrono::milliseconds timeout;
     bool reverse;
+    std::string server_name;  ///< "dovecot" or "cyrus"
     std::string python, server_script;
+    std::string cyrus_imapd;  ///< cyrus only
 };
+
+const char* const kCyrusImapd = "/var/cache/netpool/cyrus-imapd/root/usr/lib/cyrus/bin/imapd";
+const char* const kCyrusMaster = "/usr/lib/cyrus/bin/master";
+
+/// "Dovecot" or "Cyrus IMAP", for messages.
+std::string display_name(const config& c) { return c.server_name == "cyrus" ? "Cyrus IMAP" : "Dovecot"; }
 
 config read_config() {
     config c;
@@ -101,7 +121,17 @@ config read_config() {
     c.timeout = std::chrono::milliseconds(std::max<std::size_t>(1, nb::env_size("NETPOOL_BENCH_IMAP_TIMEOUT_MS", 30000)));
     c.reverse = nb::env_size("NETPOOL_BENCH_IMAP_REVERSE", 0) != 0;
     c.python = nb::env_or("NETPOOL_BENCH_PYTHON", "/usr/bin/python3");
-    c.server_script = nb::env_or("NETPOOL_BENCH_IMAP_SERVER", netpool::tools::source_tree_file("tests/servers/dovecot_server.py"));
+    c.server_name = nb::env_or("NETPOOL_BENCH_IMAP_SERVER_NAME", "dovecot");
+    if (c.server_name.empty()) c.server_name = "dovecot";
+    if (c.server_name != "dovecot" && c.server_name != "cyrus") {
+        std::fprintf(stderr, "NETPOOL_BENCH_IMAP_SERVER_NAME: unknown server '%s' (dovecot, cyrus)\n",
+                     c.server_name.c_str());
+        std::exit(2);
+    }
+    c.server_script = nb::env_or("NETPOOL_BENCH_IMAP_SERVER",
+                                 netpool::tools::source_tree_file("tests/servers/" + c.server_name + "_server.py"));
+    c.cyrus_imapd = nb::env_or("NETPOOL_CYRUS_IMAPD", kCyrusImapd);
+    if (c.cyrus_imapd.empty()) c.cyrus_imapd = kCyrusImapd;
     for (const auto& m : c.modes)
         if (m != "plain" && m != "tls") {
             std::fprintf(stderr, "NETPOOL_BENCH_IMAP_MODES: unknown mode '%s' (plain, tls)\n", m.c_str());
@@ -115,27 +145,28 @@ config read_config() {
     return c;
 }
 
-// ---- Dovecot, in a child process --------------------------------------------------------
+// ---- The IMAP server, in a child process ------------------------------------------------
 
-/// The Dovecot wrapper script as a child (tools::child_process): stdout to a pipe (for the
-/// READY line), stderr kept for the reason when it fails. Dies with this process
-/// (PR_SET_PDEATHSIG SIGTERM: the script stops Dovecot on SIGTERM; SIGKILL of the script
-/// would leave Dovecot's master running, so it is stopped with SIGTERM and given 5 s).
-class dovecot_process {
+/// The server's wrapper script (dovecot_server.py or cyrus_server.py) as a child
+/// (tools::child_process): stdout to a pipe (for the READY line), stderr kept for the reason
+/// when it fails. Dies with this process (PR_SET_PDEATHSIG SIGTERM: the script stops its
+/// server on SIGTERM; SIGKILL of the script would leave the server's master process running,
+/// so it is stopped with SIGTERM and given 5 s).
+class server_process {
 public:
     std::string reason;  ///< why it is not running ("" when it is)
     std::uint16_t imap_port = 0, imaps_port = 0;
     std::string user = "bench";
     std::string password;
 
-    explicit dovecot_process(const config& cfg) { reason = start(cfg); }
-    ~dovecot_process() {
+    explicit server_process(const config& cfg) { reason = start(cfg); }
+    ~server_process() {
         proc_.reset();
         std::error_code ignored;
         if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
     }
-    dovecot_process(const dovecot_process&) = delete;
-    dovecot_process& operator=(const dovecot_process&) = delete;
+    server_process(const server_process&) = delete;
+    server_process& operator=(const server_process&) = delete;
 
 private:
     std::optional<netpool::tools::password_file> pw_;
@@ -143,29 +174,48 @@ private:
     std::string dir_;
 
     std::string start(const config& cfg) {
-        if (::geteuid() != 0) return "Dovecot needs root (its privilege separation); run the benchmark as root";
-        if (::access("/usr/sbin/dovecot", X_OK) != 0)
-            return "Dovecot is not installed (/usr/sbin/dovecot missing): apt-get install dovecot-imapd "
-                   "(scripts/setup dovecot-imapd)";
+        const bool cyrus = cfg.server_name == "cyrus";
+        if (cyrus) {
+            if (::geteuid() != 0)
+                return "Cyrus IMAP needs root (its master switches to the cyrus user); run the benchmark as root";
+            if (::access(kCyrusMaster, X_OK) != 0)
+                return std::string("Cyrus IMAP's master is not installed (") + kCyrusMaster +
+                       " missing): run scripts/cyrus-fetch (installs cyrus-common and sasl2-bin)";
+            if (::access(cfg.cyrus_imapd.c_str(), X_OK) != 0)
+                return "Cyrus IMAP's imapd not found (" + cfg.cyrus_imapd +
+                       "): run scripts/cyrus-fetch (it unpacks cyrus-imapd, which is not installed because it "
+                       "conflicts with dovecot-imapd), or set NETPOOL_CYRUS_IMAPD";
+        } else {
+            if (::geteuid() != 0) return "Dovecot needs root (its privilege separation); run the benchmark as root";
+            if (::access("/usr/sbin/dovecot", X_OK) != 0)
+                return "Dovecot is not installed (/usr/sbin/dovecot missing): apt-get install dovecot-imapd "
+                       "(scripts/setup dovecot-imapd)";
+        }
         if (::access(cfg.python.c_str(), X_OK) != 0) return cfg.python + " not found";
         if (::access(cfg.server_script.c_str(), R_OK) != 0)
-            return cfg.server_script + " not found (set NETPOOL_BENCH_IMAP_SERVER to tests/servers/dovecot_server.py)";
+            return cfg.server_script + " not found (set NETPOOL_BENCH_IMAP_SERVER to tests/servers/" +
+                   cfg.server_name + "_server.py)";
         char tmpl[] = "/tmp/netpool-bench-imap-XXXXXX";
         if (!::mkdtemp(tmpl)) return std::string("mkdtemp failed: ") + std::strerror(errno);
         dir_ = tmpl;
         pw_.emplace();
         password = pw_->password();
         const auto& pki = nb::test_pki();
-        std::filesystem::create_directories(dir_ + "/dovecot");
+        const std::string server_dir = dir_ + "/" + cfg.server_name;
+        std::filesystem::create_directories(server_dir);
         netpool::tools::child_process::options o;
         o.stdout_pipe = true;
         o.death_signal = SIGTERM;
         o.grace = std::chrono::seconds(5);
-        proc_.emplace(std::vector<std::string>{cfg.python, cfg.server_script, "--dir", dir_ + "/dovecot", "--cert",
-                                               pki.cert, "--key", pki.key, "--user", user, "--password-file",
-                                               pw_->path(), "--seed", "INBOX:" + std::to_string(cfg.seed)},
-                      o);
-        // Seeding runs doveadm once per message: allow for it.
+        std::vector<std::string> argv{cfg.python, cfg.server_script, "--dir", server_dir, "--cert",
+                                      pki.cert, "--key", pki.key, "--user", user, "--password-file",
+                                      pw_->path(), "--seed", "INBOX:" + std::to_string(cfg.seed)};
+        if (cyrus) {
+            argv.push_back("--imapd");
+            argv.push_back(cfg.cyrus_imapd);
+        }
+        proc_.emplace(argv, o);
+        // Seeding runs doveadm (Dovecot) or an APPEND (Cyrus) once per message: allow for it.
         const auto until = nb::bench_clock::now() + std::chrono::seconds(60 + cfg.seed / 5);
         while (nb::bench_clock::now() < until) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - nb::bench_clock::now());
@@ -179,17 +229,17 @@ private:
             }
         }
         const std::string err = proc_->stderr_tail();
-        return "Dovecot did not start (tests/servers/dovecot_server.py): " + (err.empty() ? "no READY line" : err);
+        return display_name(cfg) + " did not start (" + cfg.server_script + "): " + (err.empty() ? "no READY line" : err);
     }
 };
 
 const config* g_cfg = nullptr;
-std::unique_ptr<dovecot_process> g_dovecot;
+std::unique_ptr<server_process> g_server;
 
 /// Started on first use (so listing the benchmarks starts nothing), stopped by main().
-dovecot_process& dovecot() {
-    if (!g_dovecot) g_dovecot = std::make_unique<dovecot_process>(*g_cfg);
-    return *g_dovecot;
+server_process& server() {
+    if (!g_server) g_server = std::make_unique<server_process>(*g_cfg);
+    return *g_server;
 }
 
 // ---- netpool's side ---------------------------------------------------------------------
@@ -201,7 +251,7 @@ struct target {
     std::chrono::milliseconds timeout{30000};
 };
 
-target make_target(const dovecot_process& d, bool tls, const config& cfg) {
+target make_target(const server_process& d, bool tls, const config& cfg) {
     target t;
     t.ep.host = "127.0.0.1";
     if (tls) {
@@ -298,7 +348,7 @@ void bm_imap(benchmark::State& state, const config& cfg, bool tls, bool reuse, s
             state.SkipWithError(why.c_str());
             break;
         }
-        auto& d = dovecot();
+        auto& d = server();
         if (!d.reason.empty()) {
             state.SkipWithError(d.reason.c_str());
             break;
@@ -382,10 +432,13 @@ int main(int argc, char** argv) {
             ->Iterations(1)
             ->UseManualTime()
             ->Unit(benchmark::kMillisecond);
+    // Which server every figure of this run is from (the names are the same for both).
+    benchmark::AddCustomContext("imap_server", cfg.server_name);
+    benchmark::AddCustomContext("imap_server_script", cfg.server_script);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
-    g_dovecot.reset();  // stop Dovecot (if a benchmark started it) before the static destructors
+    g_server.reset();  // stop the server (if a benchmark started it) before the static destructors
     return 0;
 }
