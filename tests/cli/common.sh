@@ -114,3 +114,46 @@ scrape_during() {
     fail "promtool check metrics: $report"
   fi
 }
+
+# make_test_certs CA_NAME: a throwaway CA ($tmp/ca.pem) and a server certificate for
+# localhost / 127.0.0.1 ($tmp/server.pem, $tmp/server.key); exits 1 saying why if openssl fails.
+make_test_certs() {
+  (
+    cd "$tmp" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$1" \
+        -keyout ca.key -out ca.pem &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=localhost' \
+        -keyout server.key -out server.csr &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext \
+        -out server.pem
+  ) >"$tmp/openssl.log" 2>&1 || {
+    echo "FAIL: could not make a test certificate: $(cat "$tmp/openssl.log")"
+    exit 1
+  }
+}
+
+# start_imap_server SCRIPT NAME LABEL: runs an IMAP server script of tests/servers/ (same
+# command line and READY line for Dovecot and Cyrus) in $tmp/NAME with the user alice, the
+# password in $tmp/pw, INBOX:20 and Archive:5, and the certificate of make_test_certs. Sets
+# server_pid, imap_port, imaps_port, seed (the seed files' directory) and subject(); exits 1
+# with the server's error (LABEL names it) if it does not start.
+start_imap_server() {
+  /usr/bin/python3 "$1" --dir "$tmp/$2" --cert "$tmp/server.pem" --key "$tmp/server.key" \
+    --user alice --password-file "$tmp/pw" --seed INBOX:20 --seed Archive:5 \
+    >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!
+  for _ in $(seq 600); do
+    grep -q '^READY ' "$tmp/server.out" 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  read -r _ imap_port imaps_port < <(grep '^READY ' "$tmp/server.out")
+  if [[ -z ${imaps_port:-} ]]; then
+    echo "FAIL: $3 did not start: $(cat "$tmp/server.err")"
+    exit 1
+  fi
+  seed=$tmp/$2/seed
+}
+# subject FILE: the Subject of a seed message (FILE under $seed, e.g. INBOX/20.eml).
+subject() { grep -m1 '^Subject: ' "$seed/$1" | sed 's/^Subject: //' | tr -d '\r'; }

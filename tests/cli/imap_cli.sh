@@ -191,39 +191,10 @@ if ! command -v openssl >/dev/null; then
   exit 77
 fi
 
-# A throwaway CA and a server certificate for localhost / 127.0.0.1.
-(
-  cd "$tmp" &&
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj '/CN=imap cli test CA' \
-      -keyout ca.key -out ca.pem &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=localhost' \
-      -keyout server.key -out server.csr &&
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext \
-      -out server.pem
-) >"$tmp/openssl.log" 2>&1 || {
-  echo "FAIL: could not make a test certificate: $(cat "$tmp/openssl.log")"
-  exit 1
-}
-
+make_test_certs "imap cli test CA"
 printf '%s\n' "$secret" >"$tmp/pw"
 chmod 600 "$tmp/pw"
-/usr/bin/python3 "$script" --dir "$tmp/dovecot" --cert "$tmp/server.pem" --key "$tmp/server.key" \
-  --user alice --password-file "$tmp/pw" --seed INBOX:20 --seed Archive:5 \
-  >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-for _ in $(seq 600); do
-  grep -q '^READY ' "$tmp/server.out" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-read -r _ imap_port imaps_port < <(grep '^READY ' "$tmp/server.out")
-if [[ -z ${imaps_port:-} ]]; then
-  echo "FAIL: Dovecot did not start: $(cat "$tmp/server.err")"
-  exit 1
-fi
-seed=$tmp/dovecot/seed
-subject() { grep -m1 '^Subject: ' "$seed/$1" | sed 's/^Subject: //' | tr -d '\r'; }
+start_imap_server "$script" dovecot Dovecot
 
 plain=(--port "$imap_port" --user alice --password-file "$tmp/pw" --allow-plaintext-login --timeout 10)
 tls=(--tls implicit --port "$imaps_port" --ca-file "$tmp/ca.pem" --server-name localhost --user alice
