@@ -63,8 +63,9 @@ asio::awaitable<std::error_code> connect_transport(connection& c, std::chrono::m
 /// timer (Linux: TCP_QUICKACK, which the kernel clears again by itself; elsewhere nothing).
 /// For a reader that got part of a reply and waits for the rest: a server that leaves
 /// Nagle's algorithm on holds its last small segment until the first is acknowledged, so
-/// without this each such reply takes about 40 ms longer. kit::session calls it after every
-/// read that did not complete a reply. Never fails (a closed socket is ignored).
+/// without this each such reply takes about 40 ms longer. kit::session calls it before a
+/// read that follows a read with no write in between (a reply arriving in parts), and on
+/// the first reads of a TLS session. Never fails (a closed socket is ignored).
 void ack_now(connection& c) noexcept;
 
 /// TLS handshake over an already connected plain stream (STARTTLS). Precondition:

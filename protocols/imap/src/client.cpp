@@ -50,8 +50,14 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     const adapter& ad = h.adapter();
     reused_connection = l->may_be_stale();
     const std::uint64_t read_before = bytes_read(*l);
+    // Every return goes through one of these two: the bytes this attempt read are counted
+    // while the connection is still ours (before a discard ends it).
+    const auto done = [&] {
+        r.bytes_read = bytes_read(*l) - read_before;
+        return std::move(r);
+    };
     const auto fail = [&](std::error_code e, std::string stage) {
-        r.bytes_read = bytes_read(*l) - read_before;  // before a discard ends the connection
+        r.bytes_read = bytes_read(*l) - read_before;
         r.ec = e;
         r.stage = std::move(stage);
         r.detail = failure_detail(*l);  // e.g. which limit a hostile server hit, and its value
@@ -62,19 +68,13 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     const session* before = adapter::session_state(*l);
     const bool reused = before && before->selected && before->selected->name == mailbox && before->selected->read_only;
     if (auto e = co_await ad.select(*l, mailbox, true, &r.mailbox)) co_return fail(e, "EXAMINE");
-    if (top == 0) {
-        r.bytes_read = bytes_read(*l) - read_before;
-        co_return std::move(r);
-    }
+    if (top == 0) co_return done();
     if (reused && r.mailbox.exists == 0) {
         // An examined mailbox kept from an earlier lease: NOOP brings its EXISTS up to date.
         if (auto e = co_await ad.health_check(*l)) co_return fail(e, "EXAMINE");
         if (const session* s = adapter::session_state(*l); s && s->selected) r.mailbox.exists = s->selected->exists;
     }
-    if (r.mailbox.exists == 0) {
-        r.bytes_read = bytes_read(*l) - read_before;
-        co_return std::move(r);
-    }
+    if (r.mailbox.exists == 0) co_return done();
 
     // The last `top` messages by sequence number ("*" is the last one even if more arrived).
     const std::uint32_t first = r.mailbox.exists > top ? static_cast<std::uint32_t>(r.mailbox.exists - top + 1) : 1;
@@ -85,8 +85,7 @@ asio::awaitable<fetch_result> attempt(const pool_handle& h, const std::string& m
     if (uids.size() > top) uids.resize(top);
     if (auto e = co_await ad.uid_fetch(*l, uids, r.messages, parts)) co_return fail(e, "UID FETCH");
     if (const session* s = adapter::session_state(*l); s && s->selected) r.mailbox.exists = s->selected->exists;
-    r.bytes_read = bytes_read(*l) - read_before;
-    co_return std::move(r);
+    co_return done();
 }
 
 /// A session that sat in the pool may have been closed by the server meanwhile (an idle
